@@ -1,0 +1,224 @@
+/* Auto-configuration: how many CPUs and how much memory this process may use, and the
+ * defaults that follow from them. No malloc, no stdio: files are read with open/read/close.
+ *
+ * The formulas (cpus = CPUs in the affinity mask, lowered to the cgroup v2 cpu.max quota,
+ * rounded up, of the process's cgroup and every ancestor; memory = physical memory, lowered
+ * to the smallest cgroup v2 memory.max on the same path):
+ *
+ *   shards          = clamp(next_pow2(ceil(cpus / 2)), 4, 128)
+ *   tls_cache       = clamp(2 * floor(log2(cpus)), 2, 8)            buffers per thread cache
+ *   max_per_shard   = clamp(2 * next_pow2(cpus), 16, 64)            buffers per shard
+ *   pool_bytes      = max(min(max(256 MiB, cpus * 64 MiB), memory / 8), 16 MiB)
+ *   tls_cache_bytes = min(clamp(pool_bytes / (4 * shards), 4 MiB, 64 MiB), pool_bytes / 4)
+ *
+ * Shards grow with the CPUs that can contend for them; thread caches stay small because every
+ * thread holds one; the budget is a fixed share of memory so a big machine is not starved and
+ * a small container is not flooded. Unknown memory (0) leaves out the memory / 8 bound. */
+#include "zp_options.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+static uint64_t zp_next_pow2(uint64_t v)
+{
+    uint64_t p = 1;
+    while (p < v)
+        p <<= 1;
+    return p;
+}
+
+static unsigned zp_log2_floor(uint64_t v)
+{
+    unsigned l = 0;
+    while (v > 1) {
+        v >>= 1;
+        l++;
+    }
+    return l;
+}
+
+static uint64_t zp_clamp_u64(uint64_t v, uint64_t lo, uint64_t hi)
+{
+    return v < lo ? lo : v > hi ? hi : v;
+}
+
+uint64_t zp_autoconf_tls_bytes(uint64_t pool_bytes, uint64_t shards)
+{
+    uint64_t v = zp_clamp_u64(pool_bytes / (4 * (shards ? shards : 1)), 4 * ZP_MIB, 64 * ZP_MIB);
+    /* Only a hand-set tiny budget reaches this: one thread cache may not hold all of it. */
+    return v < pool_bytes / 4 ? v : pool_bytes / 4;
+}
+
+void zp_autoconf_compute(unsigned cpus, uint64_t phys_bytes, zp_autoconf_t *ac)
+{
+    if (cpus == 0)
+        cpus = 1;
+    ac->cpus = cpus;
+    ac->affinity_cpus = cpus;
+    ac->quota_cpus = 0;
+    ac->phys_bytes = phys_bytes;
+    ac->shards = zp_clamp_u64(zp_next_pow2(((uint64_t)cpus + 1) / 2), 4, 128);
+    ac->tls_cache = zp_clamp_u64(2 * (uint64_t)zp_log2_floor(cpus), 2, 8);
+    ac->max_per_shard = zp_clamp_u64(2 * zp_next_pow2(cpus), 16, 64);
+    uint64_t pool = (uint64_t)cpus * 64 * ZP_MIB;
+    if (pool < 256 * ZP_MIB)
+        pool = 256 * ZP_MIB;
+    if (phys_bytes && pool > phys_bytes / 8)
+        pool = phys_bytes / 8;
+    if (pool < 16 * ZP_MIB)
+        pool = 16 * ZP_MIB;
+    ac->pool_bytes = pool;
+    ac->tls_cache_bytes = zp_autoconf_tls_bytes(pool, ac->shards);
+}
+
+/* Reads a small file into buf as a NUL-terminated string; returns its length or -1. */
+static ssize_t zp_read_file(const char *path, char *buf, size_t cap)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    size_t len = 0;
+    while (len + 1 < cap) {
+        ssize_t n = read(fd, buf + len, cap - 1 - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+    }
+    close(fd);
+    buf[len] = '\0';
+    return (ssize_t)len;
+}
+
+/* Decimal prefix of s; false if there is none or it overflows. */
+static bool zp_read_u64(const char **s, uint64_t *out)
+{
+    const char *p = *s;
+    uint64_t v = 0;
+    if (*p < '0' || *p > '9')
+        return false;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        unsigned d = (unsigned)(*p - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            return false;
+        v = v * 10 + d;
+    }
+    *s = p;
+    *out = v;
+    return true;
+}
+
+/* fsroot + cgroup path + "/" + file into out; false if it does not fit. */
+static bool zp_join(char *out, size_t cap, const char *fsroot, const char *cg, size_t cglen,
+                    const char *file)
+{
+    size_t n = 0;
+    for (const char *s = fsroot; *s; s++)
+        if (n + 1 < cap)
+            out[n++] = *s;
+        else
+            return false;
+    for (size_t i = 0; i < cglen; i++)
+        if (n + 1 < cap)
+            out[n++] = cg[i];
+        else
+            return false;
+    if (n + 1 < cap)
+        out[n++] = '/';
+    for (const char *s = file; *s; s++)
+        if (n + 1 < cap)
+            out[n++] = *s;
+        else
+            return false;
+    out[n] = '\0';
+    return true;
+}
+
+void zp_autoconf_cgroup(const char *fsroot, const char *proc_cgroup, unsigned *quota_cpus,
+                        uint64_t *mem_max)
+{
+    *quota_cpus = 0;
+    *mem_max = 0;
+    /* The cgroup v2 line is "0::/path"; v1 lines ("4:cpu,cpuacct:/path") are ignored. */
+    const char *line = proc_cgroup;
+    while (line && !(line[0] == '0' && line[1] == ':' && line[2] == ':')) {
+        while (*line && *line != '\n')
+            line++;
+        line = *line ? line + 1 : NULL;
+    }
+    if (!line || line[3] != '/')
+        return;
+    const char *cg = line + 3;
+    size_t len = 0;
+    while (cg[len] && cg[len] != '\n')
+        len++;
+    while (len > 1 && cg[len - 1] == '/')
+        len--;
+
+    /* Each level up to the root of the mount: the tightest limit on the path is the one in
+     * force. Inside a cgroup namespace the mount's root is the container's own cgroup. */
+    for (;;) {
+        char path[512], text[64];
+        size_t plen = (len == 1) ? 0 : len; /* "/" adds nothing to fsroot */
+        if (zp_join(path, sizeof path, fsroot, cg, plen, "cpu.max") &&
+            zp_read_file(path, text, sizeof text) > 0) {
+            const char *p = text;
+            uint64_t quota, period;
+            if (zp_read_u64(&p, &quota) && *p == ' ' && (p++, zp_read_u64(&p, &period)) &&
+                period) {
+                uint64_t c = (quota + period - 1) / period;
+                if (c == 0)
+                    c = 1;
+                if (c > UINT32_MAX)
+                    c = UINT32_MAX;
+                if (*quota_cpus == 0 || c < *quota_cpus)
+                    *quota_cpus = (unsigned)c;
+            }
+        }
+        if (zp_join(path, sizeof path, fsroot, cg, plen, "memory.max") &&
+            zp_read_file(path, text, sizeof text) > 0) {
+            const char *p = text;
+            uint64_t m;
+            if (zp_read_u64(&p, &m) && m && (*mem_max == 0 || m < *mem_max))
+                *mem_max = m;
+        }
+        if (plen == 0)
+            break;
+        while (len > 1 && cg[len - 1] != '/')
+            len--;
+        if (len > 1)
+            len--; /* drop the '/' too, except the root's */
+    }
+}
+
+void zp_autoconf_detect(zp_autoconf_t *ac)
+{
+    /* The raw system call with 8192 bits on the stack: glibc's CPU_ALLOC would malloc, and
+     * its fixed cpu_set_t fails with EINVAL on kernels built for more than 1024 CPUs. */
+    unsigned long mask[8192 / (8 * sizeof(unsigned long))];
+    long got = syscall(SYS_sched_getaffinity, 0, sizeof mask, mask);
+    unsigned affinity = 0;
+    for (long i = 0; i < got / (long)sizeof(unsigned long); i++)
+        affinity += (unsigned)__builtin_popcountl(mask[i]);
+    if (affinity == 0)
+        affinity = 1;
+
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    uint64_t phys = (pages > 0 && page > 0) ? (uint64_t)pages * (uint64_t)page : 0;
+
+    char text[4096]; /* v1 systems list a line per controller before "0::" */
+    unsigned quota = 0;
+    uint64_t mem = 0;
+    if (zp_read_file("/proc/self/cgroup", text, sizeof text) > 0)
+        zp_autoconf_cgroup("/sys/fs/cgroup", text, &quota, &mem);
+
+    unsigned cpus = (quota && quota < affinity) ? quota : affinity;
+    if (mem && (phys == 0 || mem < phys))
+        phys = mem;
+    zp_autoconf_compute(cpus, phys, ac);
+    ac->affinity_cpus = affinity;
+    ac->quota_cpus = quota;
+}

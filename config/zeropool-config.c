@@ -1,0 +1,240 @@
+/* zeropool-config: prints the effective ZEROPOOL_* settings and what auto-configuration saw,
+ * and generates the README's option and scaling tables and the man page's option list from
+ * the one option table. Not allocator code: stdio is fine here. */
+#include "zp_fmt.h"
+#include "zp_options.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const char *type_name(int type)
+{
+    switch (type) {
+    case ZP_OPT_T_SIZE: return "size";
+    case ZP_OPT_T_UINT: return "count";
+    case ZP_OPT_T_POW2: return "power of two";
+    case ZP_OPT_T_BOOL: return "boolean";
+    case ZP_OPT_T_ENUM: return "choice";
+    default: return "path";
+    }
+}
+
+/* The default as text: "auto", or the value formatted as the dump would show it. */
+static void default_text(int id, char *buf, size_t len)
+{
+    const zp_opt_desc_t *d = &zp_opt_table[id];
+    if (d->def == ZP_AUTO) {
+        snprintf(buf, len, "auto");
+        return;
+    }
+    zp_autoconf_t ac;
+    zp_options_t o;
+    zp_autoconf_compute(1, 0, &ac);
+    zp_options_defaults(&o, &ac);
+    if (zp_option_format(&o, (zp_opt_id_t)id, buf, len) == 0)
+        snprintf(buf, len, "unset");
+}
+
+static void size_text(uint64_t v, char *buf, size_t len)
+{
+    static const char *const units[] = { "", " KiB", " MiB", " GiB", " TiB" };
+    int u = 0;
+    while (v && (v & 1023) == 0 && u < 4) {
+        v >>= 10;
+        u++;
+    }
+    snprintf(buf, len, "%llu%s", (unsigned long long)v, units[u]);
+}
+
+/* "64K": the spelling a user would type, as the error messages show it. */
+static void short_size(uint64_t v, char *buf, size_t len)
+{
+    zp_buf_t b = { buf, 0, len - 1 };
+    zp_buf_size(&b, v);
+    buf[b.len] = '\0';
+}
+
+/* Range or accepted values, for the README and the man page. */
+static void range_text(const zp_opt_desc_t *d, char *buf, size_t len)
+{
+    char lo[32], hi[32];
+    switch (d->type) {
+    case ZP_OPT_T_SIZE:
+        short_size(d->lo, lo, sizeof lo);
+        short_size(d->hi, hi, sizeof hi);
+        snprintf(buf, len, "%s to %s%s", lo, hi, d->def == ZP_AUTO ? ", or auto" : "");
+        break;
+    case ZP_OPT_T_UINT:
+    case ZP_OPT_T_POW2:
+        snprintf(buf, len, "%llu to %llu%s%s", (unsigned long long)d->lo,
+                 (unsigned long long)d->hi, d->type == ZP_OPT_T_POW2 ? ", power of two" : "",
+                 d->def == ZP_AUTO ? ", or auto" : "");
+        break;
+    case ZP_OPT_T_BOOL:
+        snprintf(buf, len, "1/true/yes/on, 0/false/no/off");
+        break;
+    case ZP_OPT_T_ENUM: {
+        size_t n = 0;
+        for (const char *c = d->choices; *c && n + 3 < len; c++) {
+            if (*c == '|') {
+                buf[n++] = ',';
+                buf[n++] = ' ';
+            } else {
+                buf[n++] = *c;
+            }
+        }
+        buf[n] = '\0';
+        break;
+    }
+    default:
+        snprintf(buf, len, "file path, at most %d bytes", ZP_PATH_MAX - 1);
+        break;
+    }
+}
+
+/* Markdown table cells may not hold a raw '|'. */
+static void md_cell(const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '|')
+            fputs("\\|", stdout);
+        else
+            putchar(*s);
+    }
+}
+
+static void markdown_options(void)
+{
+    puts("| variable | type | default | range/values | meaning |");
+    puts("|---|---|---|---|---|");
+    for (int id = 0; id < ZP_OPT_COUNT; id++) {
+        const zp_opt_desc_t *d = &zp_opt_table[id];
+        char def[ZP_PATH_MAX], range[128];
+        default_text(id, def, sizeof def);
+        range_text(d, range, sizeof range);
+        printf("| `ZEROPOOL_%s` | %s | `%s` | ", d->name, type_name(d->type), def);
+        md_cell(range);
+        fputs(" | ", stdout);
+        md_cell(d->help);
+        puts(" |");
+    }
+    puts("| `ZEROPOOL_CONF` | key:value list | unset | keys are the lower-case names above |"
+         " several settings in one variable, e.g. `threshold:128K,shards:8`; a variable "
+         "named alone wins over the same key here |");
+}
+
+static void markdown_scaling(void)
+{
+    static const struct {
+        unsigned cpus;
+        const char *what;
+    } rows[] = {
+        { 1, "single-CPU container" }, { 2, "small VM" },      { 4, "laptop" },
+        { 8, "desktop" },              { 16, "workstation" },  { 32, "server" },
+        { 64, "large server" },        { 128, "many-core server" },
+    };
+    puts("| System | CPUs | TLS cache | Shards | Buffers/shard | Budget |");
+    puts("|---|---|---|---|---|---|");
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        zp_autoconf_t ac;
+        char tls[32], budget[32];
+        zp_autoconf_compute(rows[i].cpus, 64 * ZP_GIB, &ac);
+        size_text(ac.tls_cache_bytes, tls, sizeof tls);
+        size_text(ac.pool_bytes, budget, sizeof budget);
+        printf("| %s | %u | %llu buffers, %s | %llu | %llu | %s |\n", rows[i].what,
+               rows[i].cpus, (unsigned long long)ac.tls_cache, tls,
+               (unsigned long long)ac.shards, (unsigned long long)ac.max_per_shard, budget);
+    }
+}
+
+/* roff: a backslash is \e, a minus sign is \-, and a line may not start with '.' or '\''. */
+static void roff_text(const char *s)
+{
+    if (*s == '.' || *s == '\'')
+        fputs("\\&", stdout);
+    for (; *s; s++) {
+        if (*s == '\\')
+            fputs("\\e", stdout);
+        else if (*s == '-')
+            fputs("\\-", stdout);
+        else
+            putchar(*s);
+    }
+}
+
+static void man_options(void)
+{
+    for (int id = 0; id < ZP_OPT_COUNT; id++) {
+        const zp_opt_desc_t *d = &zp_opt_table[id];
+        char def[ZP_PATH_MAX], range[128];
+        default_text(id, def, sizeof def);
+        range_text(d, range, sizeof range);
+        printf(".TP\n.BI ZEROPOOL_%s= \"%s\"\n", d->name, type_name(d->type));
+        roff_text(d->help);
+        fputs(".\nDefault: ", stdout);
+        roff_text(def);
+        fputs("; accepted: ", stdout);
+        roff_text(range);
+        puts(".");
+    }
+    puts(".TP\n.BI ZEROPOOL_CONF= key:value,...");
+    puts("Several settings in one variable, keys in lower case (e.g. threshold:128K,shards:8);");
+    puts("a variable set on its own wins over the same key here.");
+}
+
+static void show(void)
+{
+    zp_options_t o;
+    zp_autoconf_t ac;
+    zp_options_load(&o, NULL);
+    fflush(stderr);
+    zp_options_dump(&o, 1);
+    zp_autoconf_detect(&ac);
+    char pool[32], tls[32];
+    size_text(ac.pool_bytes, pool, sizeof pool);
+    size_text(ac.tls_cache_bytes, tls, sizeof tls);
+    printf("\nauto-configuration:\n");
+    printf("  cpus             %u\n", ac.cpus);
+    printf("  affinity cpus    %u\n", ac.affinity_cpus);
+    if (ac.quota_cpus)
+        printf("  quota cpus       %u  (cgroup cpu.max)\n", ac.quota_cpus);
+    else
+        printf("  quota cpus       none\n");
+    if (ac.phys_bytes)
+        printf("  memory           %.1f GiB\n", (double)ac.phys_bytes / (double)ZP_GIB);
+    else
+        printf("  memory           unknown\n");
+    printf("  shards           %llu\n", (unsigned long long)ac.shards);
+    printf("  tls_cache        %llu\n", (unsigned long long)ac.tls_cache);
+    printf("  tls_cache_bytes  %s\n", tls);
+    printf("  max_per_shard    %llu\n", (unsigned long long)ac.max_per_shard);
+    printf("  pool_bytes       %s\n", pool);
+    if (o.secure)
+        printf("secure-execution mode: path options are not read from the environment\n");
+    if (o.problems)
+        printf("%u problem%s reported above\n", o.problems, o.problems == 1 ? "" : "s");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 1) {
+        show();
+        return 0;
+    }
+    if (argc == 2 && strcmp(argv[1], "--markdown-options") == 0) {
+        markdown_options();
+        return 0;
+    }
+    if (argc == 2 && strcmp(argv[1], "--markdown-scaling") == 0) {
+        markdown_scaling();
+        return 0;
+    }
+    if (argc == 2 && strcmp(argv[1], "--man-options") == 0) {
+        man_options();
+        return 0;
+    }
+    fprintf(stderr, "usage: %s [--markdown-options | --markdown-scaling | --man-options]\n"
+                    "  with no argument: the effective ZEROPOOL_* settings and auto-configuration\n",
+            argv[0]);
+    return 2;
+}

@@ -1,0 +1,113 @@
+/* zeropool configuration: the ZEROPOOL_* option table, its parser and auto-configuration.
+ * The lowest layer: depends on nothing else of ours, calls no malloc and no stdio, so it can
+ * run from a constructor before libc is fully up. Messages go to fd 2 with write(2). */
+#ifndef ZP_OPTIONS_H
+#define ZP_OPTIONS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define ZP_KIB ((uint64_t)1 << 10)
+#define ZP_MIB ((uint64_t)1 << 20)
+#define ZP_GIB ((uint64_t)1 << 30)
+#define ZP_AUTO UINT64_MAX /* default computed by zp_autoconf_compute() */
+
+#define ZP_PATH_MAX 256
+
+enum { ZP_OPT_T_SIZE, ZP_OPT_T_UINT, ZP_OPT_T_POW2, ZP_OPT_T_BOOL, ZP_OPT_T_ENUM, ZP_OPT_T_PATH };
+
+/* Values of the ENUM options, in the order of their "choices" string. */
+enum { ZP_EVICTION_LIFO = 0, ZP_EVICTION_CLOCK_PRO = 1 };
+enum { ZP_ZERO_ALLOC_OFF = 0, ZP_ZERO_ALLOC_ON = 1, ZP_ZERO_ALLOC_VERIFY = 2 };
+enum { ZP_ON_ERROR_ABORT = 0, ZP_ON_ERROR_REPORT = 1 };
+enum { ZP_STATS_OFF = 0, ZP_STATS_TEXT = 1, ZP_STATS_JSON = 2 };
+
+/* Where an effective value came from, for `zeropool config`. */
+typedef enum { ZP_SRC_DEFAULT, ZP_SRC_AUTO, ZP_SRC_CONF, ZP_SRC_ENV } zp_opt_source_t;
+
+/* The option identifiers: ZP_OPT_THRESHOLD, ZP_OPT_MAX_POOLED, ... */
+typedef enum {
+#define ZP_OPT(NAME, field, TYPE, def, lo, hi, choices, help) ZP_OPT_##NAME,
+#include "options.def"
+#undef ZP_OPT
+    ZP_OPT_COUNT
+} zp_opt_id_t;
+
+/* The effective settings: one uint64_t per option (size, count, bool 0/1 or enum index),
+ * stats_file as a string. Always fully resolved: no ZP_AUTO remains after loading. */
+typedef struct zp_options {
+#define ZP_OPT_FIELD_SIZE(f) uint64_t f;
+#define ZP_OPT_FIELD_UINT(f) uint64_t f;
+#define ZP_OPT_FIELD_POW2(f) uint64_t f;
+#define ZP_OPT_FIELD_BOOL(f) uint64_t f;
+#define ZP_OPT_FIELD_ENUM(f) uint64_t f;
+#define ZP_OPT_FIELD_PATH(f) char f[ZP_PATH_MAX];
+#define ZP_OPT(NAME, field, TYPE, def, lo, hi, choices, help) ZP_OPT_FIELD_##TYPE(field)
+#include "options.def"
+#undef ZP_OPT
+    zp_opt_source_t source[ZP_OPT_COUNT];
+    bool secure;       /* AT_SECURE: path options were not taken from the environment */
+    unsigned problems; /* bad or unknown settings reported while loading */
+} zp_options_t;
+
+/* One row of the table, for the parser, the dump and the README generator. */
+typedef struct zp_opt_desc {
+    const char *name;    /* "THRESHOLD" */
+    const char *key;     /* "threshold" (ZEROPOOL_CONF key) */
+    int type;            /* ZP_OPT_T_* */
+    uint64_t def, lo, hi;
+    const char *choices; /* ENUM only */
+    const char *help;
+} zp_opt_desc_t;
+
+extern const zp_opt_desc_t zp_opt_table[ZP_OPT_COUNT];
+
+/* What auto-configuration saw and computed. */
+typedef struct zp_autoconf {
+    unsigned cpus;         /* CPUs this process may run on: affinity mask, cgroup v2 cpu.max */
+    unsigned affinity_cpus;
+    unsigned quota_cpus;   /* 0 when there is no quota */
+    uint64_t phys_bytes;   /* physical memory */
+    uint64_t shards, tls_cache, tls_cache_bytes, max_per_shard, pool_bytes;
+} zp_autoconf_t;
+
+/* Count usable CPUs and memory of this process (no malloc, no stdio). */
+void zp_autoconf_detect(zp_autoconf_t *ac);
+/* The formulas, from a CPU count and a memory size (pure; documented in the README). */
+void zp_autoconf_compute(unsigned cpus, uint64_t phys_bytes, zp_autoconf_t *ac);
+
+/* Defaults + auto-configuration, then ZEROPOOL_CONF, then the individual ZEROPOOL_* variables
+ * (a variable wins over the same key in ZEROPOOL_CONF). envp NULL means environ.
+ * Each bad value or unknown name is reported once on fd 2 and leaves the default in force. */
+void zp_options_load(zp_options_t *o, char *const *envp);
+/* Defaults with auto-configuration filled in, reading no environment. */
+void zp_options_defaults(zp_options_t *o, const zp_autoconf_t *ac);
+/* Set one option by table name ("THRESHOLD") or conf key ("threshold") from text.
+ * Returns 0, or -1 after reporting the problem on fd 2 (the value is left unchanged). */
+int zp_option_set(zp_options_t *o, const char *name, size_t name_len, const char *value,
+                  size_t value_len, zp_opt_source_t src);
+/* Parse a "key:value,key:value" string, as ZEROPOOL_CONF holds. Returns the number of problems. */
+unsigned zp_options_parse_conf(zp_options_t *o, const char *conf);
+
+/* Text of one effective value ("64K", "clock-pro", "on") into buf; returns its length. */
+size_t zp_option_format(const zp_options_t *o, zp_opt_id_t id, char *buf, size_t len);
+/* The effective settings, one "ZEROPOOL_NAME=value  (source)" line each, written to fd. */
+void zp_options_dump(const zp_options_t *o, int fd);
+
+/* Parse a size with an optional K/M/G (or KiB/MiB/GiB) suffix; false on error or overflow. */
+bool zp_parse_size(const char *s, size_t len, uint64_t *out);
+
+/* Internals, declared for the unit tests and the zeropool-config tool; not for other layers. */
+/* zp_options_load with the secure-execution flag and the auto-configuration given (ac NULL:
+ * detect), so that tests can exercise AT_SECURE and fixed CPU counts. */
+void zp_options_load_ex(zp_options_t *o, char *const *envp, bool secure, const zp_autoconf_t *ac);
+/* The cgroup v2 limits of the cgroup named in proc_cgroup (the text of /proc/self/cgroup),
+ * looked up under fsroot ("/sys/fs/cgroup"), minimum over the cgroup and its ancestors:
+ * quota CPUs (0: no quota) and memory.max bytes (0: no limit). */
+void zp_autoconf_cgroup(const char *fsroot, const char *proc_cgroup, unsigned *quota_cpus,
+                        uint64_t *mem_max);
+/* The byte bound of one thread cache for a budget and shard count (the formula in autoconf.c). */
+uint64_t zp_autoconf_tls_bytes(uint64_t pool_bytes, uint64_t shards);
+
+#endif

@@ -1,0 +1,180 @@
+/* Memory system calls for the pool, behind the contract stated in platform.h. Every call
+ * here may fail (RLIMIT_AS, RLIMIT_MEMLOCK, vm.max_map_count); callers degrade, never crash. */
+#include "platform.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#ifndef PR_SET_VMA
+#define PR_SET_VMA 0x53564d41
+#define PR_SET_VMA_ANON_NAME 0
+#endif
+
+size_t zp_os_page = 4096;
+
+/* ---- fault injection: a few counters, checked with one load on the normal path ---- */
+static struct {
+    unsigned skip, count;
+    int err;
+} zp_inject[ZP_OS_OP_COUNT];
+static volatile int zp_inject_armed;
+
+void zp_os_inject(zp_os_op_t op, unsigned skip, unsigned count, int err)
+{
+    zp_inject[op].skip = skip;
+    zp_inject[op].count = count;
+    zp_inject[op].err = err;
+    zp_inject_armed = 1;
+}
+
+void zp_os_inject_clear(void)
+{
+    memset(zp_inject, 0, sizeof zp_inject);
+    zp_inject_armed = 0;
+}
+
+static bool zp_os_injected(zp_os_op_t op)
+{
+    if (__builtin_expect(!zp_inject_armed, 1))
+        return false;
+    if (zp_inject[op].skip) {
+        zp_inject[op].skip--;
+        return false;
+    }
+    if (!zp_inject[op].count)
+        return false;
+    zp_inject[op].count--;
+    errno = zp_inject[op].err;
+    return true;
+}
+
+void zp_os_init(void)
+{
+    long p = sysconf(_SC_PAGESIZE);
+    if (p > 0)
+        zp_os_page = (size_t)p;
+}
+
+void *zp_os_reserve(size_t size, size_t align, bool dontdump)
+{
+    if (zp_os_injected(ZP_OS_RESERVE))
+        return NULL;
+    size_t span = size + align - zp_os_page;
+    if (span < size) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    char *raw = mmap(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (raw == MAP_FAILED)
+        return NULL;
+    /* Trim to the aligned part: what lies before and after goes back at once. */
+    uintptr_t start = ((uintptr_t)raw + align - 1) & ~(uintptr_t)(align - 1);
+    size_t head = start - (uintptr_t)raw, tail = span - head - size;
+    if (head)
+        munmap(raw, head);
+    if (tail)
+        munmap((char *)start + size, tail);
+    void *p = (void *)start;
+    if (dontdump)
+        madvise(p, size, MADV_DONTDUMP);
+    /* Name it for /proc/PID/maps; kernels before 5.17 refuse, which is fine. */
+    prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME, (unsigned long)p, size, (unsigned long)"zeropool");
+    return p;
+}
+
+bool zp_os_unreserve(void *p, size_t size)
+{
+    return munmap(p, size) == 0;
+}
+
+bool zp_os_commit(void *p, size_t size)
+{
+    if (zp_os_injected(ZP_OS_COMMIT))
+        return false;
+    return mprotect(p, size, PROT_READ | PROT_WRITE) == 0;
+}
+
+bool zp_os_decommit(void *p, size_t size)
+{
+    bool ok = madvise(p, size, MADV_DONTNEED) == 0;
+    return mprotect(p, size, PROT_NONE) == 0 && ok;
+}
+
+bool zp_os_drop(void *p, size_t size)
+{
+    if (zp_os_injected(ZP_OS_DROP))
+        return false;
+    return madvise(p, size, MADV_DONTNEED) == 0;
+}
+
+bool zp_os_lock(void *p, size_t size)
+{
+    if (zp_os_injected(ZP_OS_LOCK))
+        return false;
+    return mlock(p, size) == 0;
+}
+
+bool zp_os_unlock(void *p, size_t size)
+{
+    return munlock(p, size) == 0;
+}
+
+bool zp_os_dontdump(void *p, size_t size)
+{
+    return madvise(p, size, MADV_DONTDUMP) == 0;
+}
+
+bool zp_os_resident(void *p, size_t size, unsigned char *vec)
+{
+    return mincore(p, size, vec) == 0;
+}
+
+void *zp_os_meta_alloc(size_t size)
+{
+    if (zp_os_injected(ZP_OS_META))
+        return NULL;
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    madvise(p, size, MADV_DONTDUMP);
+    return p;
+}
+
+void zp_os_meta_free(void *p, size_t size)
+{
+    munmap(p, size);
+}
+
+bool zp_os_drop_zeroes(void)
+{
+    size_t n = zp_os_page;
+    volatile unsigned char *p =
+        mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if ((void *)p == MAP_FAILED)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        p[i] = 0xA5;
+    bool zero = madvise((void *)p, n, MADV_DONTNEED) == 0;
+    for (size_t i = 0; zero && i < n; i++)
+        zero = p[i] == 0;
+    munmap((void *)p, n);
+    return zero;
+}
+
+unsigned long zp_os_max_map_count(void)
+{
+    unsigned long v = 0;
+    char buf[32];
+    int fd = open("/proc/sys/vm/max_map_count", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 65530;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    for (ssize_t i = 0; i < n && buf[i] >= '0' && buf[i] <= '9'; i++)
+        v = v * 10 + (unsigned long)(buf[i] - '0');
+    return v ? v : 65530;
+}

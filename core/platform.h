@@ -1,0 +1,53 @@
+/* The platform layer: the only code of the core that makes memory system calls (mmap, munmap,
+ * mprotect, madvise, mlock, mincore, prctl). Contract of every function: addresses and sizes
+ * are page-aligned and sizes > 0; a bool result is true on success, and on failure errno says
+ * why. Nothing here allocates or takes locks, so it can run anywhere in the pool.
+ * A test hook (zp_os_inject) makes chosen calls fail, for the fault-injection tests. */
+#ifndef ZP_PLATFORM_H
+#define ZP_PLATFORM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+extern size_t zp_os_page; /* set by zp_os_init */
+
+void zp_os_init(void);
+
+/* Reserve size bytes of address space aligned to align (a power of two >= page): PROT_NONE,
+ * MAP_NORESERVE. Named [anon:zeropool] where the kernel supports it; MADV_DONTDUMP if asked. */
+void *zp_os_reserve(size_t size, size_t align, bool dontdump);
+bool zp_os_unreserve(void *p, size_t size);
+/* Make a reserved range readable and writable, or inaccessible again. */
+bool zp_os_commit(void *p, size_t size);
+bool zp_os_decommit(void *p, size_t size); /* drops the memory and makes it PROT_NONE */
+/* Give the pages back to the kernel; the range stays mapped and reads as zero afterwards. */
+bool zp_os_drop(void *p, size_t size);
+bool zp_os_lock(void *p, size_t size);
+bool zp_os_unlock(void *p, size_t size);
+bool zp_os_dontdump(void *p, size_t size);
+/* Residency of each page of the range, one byte a page (bit 0 set = resident). */
+bool zp_os_resident(void *p, size_t size, unsigned char *vec);
+/* Metadata memory: zeroed, read-write, not dumped. */
+void *zp_os_meta_alloc(size_t size);
+void zp_os_meta_free(void *p, size_t size);
+
+/* Does MADV_DONTNEED really zero private anonymous pages here? Checked once at start-up. */
+bool zp_os_drop_zeroes(void);
+/* vm.max_map_count, or 65530 if it cannot be read. */
+unsigned long zp_os_max_map_count(void);
+
+/* ---- fault injection, for tests only ---- */
+typedef enum {
+    ZP_OS_RESERVE,
+    ZP_OS_COMMIT,
+    ZP_OS_DROP,
+    ZP_OS_LOCK,
+    ZP_OS_META,
+    ZP_OS_OP_COUNT
+} zp_os_op_t;
+/* Fail the next `count` calls of op with errno `err`, after letting `skip` calls through. */
+void zp_os_inject(zp_os_op_t op, unsigned skip, unsigned count, int err);
+void zp_os_inject_clear(void);
+
+#endif

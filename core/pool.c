@@ -1,0 +1,647 @@
+/* The pool: the public API of zeropool.h. Call tree:
+ *
+ *   zp_get ── thread cache hit (no lock, no atomic) ──────────────────────── return
+ *          └─ zp_get_slow ─┬─ own shard ─ other shards (steal) ─ own shard's evicted slots
+ *                          ├─ carve a never-used slot (pool lock) ─ direct mapping (huge)
+ *                          └─ NULL + ENOMEM
+ *   zp_put ── zp_locate (O(1) map lookup, misuse checks) ── zp_scrub ──┬─ thread cache
+ *                                                                     ├─ shard (+ eviction)
+ *                                                                     └─ direct: unmap pages
+ */
+#include "internal.h"
+#include "platform.h"
+#include "zp_fmt.h"
+#include "zp_options.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static pthread_once_t zp_once = PTHREAD_ONCE_INIT;
+static uint64_t zp_next_id; /* registry lock */
+
+static void zp_global_init(void)
+{
+    zp_os_init();
+    zp_drop_zeroes = zp_os_drop_zeroes();
+    zp_tcache_global_init();
+}
+
+/* ---- configuration ---- */
+ZP_API void zp_config_init(zp_config_t *cfg)
+{
+    zp_autoconf_t ac;
+    zp_options_t o;
+    zp_autoconf_detect(&ac);
+    zp_options_defaults(&o, &ac);
+    memset(cfg, 0, sizeof *cfg);
+    cfg->num_shards = (unsigned)o.shards;
+    cfg->tls_cache_size = (unsigned)o.tls_cache;
+    cfg->max_buffers_per_shard = (unsigned)o.max_per_shard;
+    cfg->min_buffer_size = o.threshold;
+    cfg->max_pooled_size = o.max_pooled;
+    cfg->pool_bytes = o.pool_bytes;
+    cfg->tls_cache_bytes = o.tls_cache_bytes;
+    cfg->eviction = o.eviction == ZP_EVICTION_LIFO ? ZP_EVICT_LIFO : ZP_EVICT_CLOCK_PRO;
+    cfg->pin = o.pin;
+    cfg->guard_pages = o.guard;
+    cfg->dontdump = o.dontdump;
+    cfg->zero_on_alloc = o.zero_on_alloc == ZP_ZERO_ALLOC_ON;
+    cfg->verify_on_alloc = o.zero_on_alloc == ZP_ZERO_ALLOC_VERIFY;
+    cfg->check_slack = true;
+}
+
+/* Fill zeros with defaults and check what the caller set. */
+static bool zp_config_resolve(zp_config_t *c)
+{
+    zp_config_t d;
+    zp_config_init(&d);
+    if (!c->num_shards)
+        c->num_shards = d.num_shards;
+    if (!c->max_buffers_per_shard)
+        c->max_buffers_per_shard = d.max_buffers_per_shard;
+    if (!c->min_buffer_size)
+        c->min_buffer_size = d.min_buffer_size;
+    if (!c->max_pooled_size)
+        c->max_pooled_size = d.max_pooled_size > c->min_buffer_size ? d.max_pooled_size : c->min_buffer_size;
+    if (!c->pool_bytes)
+        c->pool_bytes = d.pool_bytes;
+    if (!c->tls_cache_bytes)
+        c->tls_cache_bytes = d.tls_cache_bytes;
+    if (c->num_shards > 1024 || (c->num_shards & (c->num_shards - 1)))
+        return false;
+    if (c->tls_cache_size > ZP_TCACHE_MAX || c->max_pooled_size < c->min_buffer_size)
+        return false;
+    if (c->eviction != ZP_EVICT_LIFO && c->eviction != ZP_EVICT_CLOCK_PRO)
+        return false;
+    if (c->max_pooled_size > ((size_t)1 << 40))
+        return false;
+    return true;
+}
+
+ZP_API zp_pool_t *zp_pool_new(const zp_config_t *cfg)
+{
+    pthread_once(&zp_once, zp_global_init);
+    zp_config_t c;
+    if (cfg)
+        c = *cfg;
+    else
+        memset(&c, 0, sizeof c), zp_config_init(&c);
+    if (!zp_config_resolve(&c)) {
+        errno = EINVAL;
+        return NULL;
+    }
+    size_t pool_meta = (sizeof(zp_pool_t) + zp_os_page - 1) & ~(zp_os_page - 1);
+    zp_pool_t *pool = zp_os_meta_alloc(pool_meta);
+    if (!pool) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    pool->page_shift = (unsigned)__builtin_ctzll(zp_os_page);
+    unsigned lo = zp_class_index(c.min_buffer_size, pool->page_shift);
+    unsigned hi = zp_class_index(c.max_pooled_size, pool->page_shift);
+    if (hi - lo + 1 > ZP_MAX_CLASSES)
+        hi = lo + ZP_MAX_CLASSES - 1; /* the largest classes become direct mappings */
+    pool->class_base = lo;
+    pool->nclasses = hi - lo + 1;
+    for (unsigned i = 0; i < pool->nclasses; i++)
+        pool->class_size[i] = zp_class_bytes(lo + i, pool->page_shift);
+    pool->max_class_size = pool->class_size[pool->nclasses - 1];
+    c.max_pooled_size = pool->max_class_size;
+    if (c.tls_cache_bytes > pool->max_class_size * ZP_TCACHE_MAX)
+        c.tls_cache_bytes = pool->max_class_size * ZP_TCACHE_MAX;
+    pool->cfg = c;
+    pool->shard_mask = c.num_shards - 1;
+    pool->shards_bytes = (c.num_shards * sizeof(zp_shard_t) + zp_os_page - 1) & ~(zp_os_page - 1);
+    pool->lease_cap = c.tls_cache_size ? c.pool_bytes / 2 : 0;
+    pool->shard_budget = c.pool_bytes - pool->lease_cap;
+    pool->shards = zp_os_meta_alloc(pool->shards_bytes);
+    if (!pool->shards) {
+        zp_os_meta_free(pool, pool_meta);
+        errno = ENOMEM;
+        return NULL;
+    }
+    for (unsigned i = 0; i < c.num_shards; i++)
+        zp_shard_init(pool, &pool->shards[i]);
+    pthread_mutex_init(&pool->lock, NULL);
+    pthread_mutex_init(&pool->stats_lock, NULL);
+    pthread_mutex_lock(&zp_registry_lock);
+    pool->id = ++zp_next_id;
+    pool->next = zp_registry;
+    zp_registry = pool;
+    pthread_mutex_unlock(&zp_registry_lock);
+    return pool;
+}
+
+ZP_API void zp_pool_destroy(zp_pool_t *pool)
+{
+    if (!pool)
+        return;
+    pthread_mutex_lock(&zp_registry_lock);
+    for (zp_pool_t **pp = &zp_registry; *pp; pp = &(*pp)->next)
+        if (*pp == pool) {
+            *pp = pool->next;
+            break;
+        }
+    zp_tcache_detach_all(pool);
+    pthread_mutex_unlock(&zp_registry_lock);
+    zp_span_destroy_all(pool);
+    for (unsigned i = 0; i <= pool->shard_mask; i++)
+        pthread_mutex_destroy(&pool->shards[i].lock);
+    zp_os_meta_free(pool->shards, pool->shards_bytes);
+    pthread_mutex_destroy(&pool->lock);
+    pthread_mutex_destroy(&pool->stats_lock);
+    zp_os_meta_free(pool, (sizeof(zp_pool_t) + zp_os_page - 1) & ~(zp_os_page - 1));
+}
+
+/* ---- misuse ---- */
+static const char *const zp_misuse_names[ZP_MISUSE_COUNT] = {
+    "no error", "double free", "invalid free", "invalid free", "overflow", "non-zero buffer",
+};
+
+ZP_API const char *zp_misuse_name(zp_misuse_t kind)
+{
+    return (unsigned)kind < ZP_MISUSE_COUNT ? zp_misuse_names[kind] : "misuse";
+}
+
+ZP_API void zp_pool_set_misuse_handler(zp_pool_t *pool, zp_misuse_fn fn, void *ctx)
+{
+    pool->misuse_ctx = ctx;
+    __atomic_store_n(&pool->misuse_fn, fn, __ATOMIC_RELEASE);
+}
+
+ZP_COLD void zp_pool_misuse(zp_pool_t *pool, zp_misuse_t kind, const void *addr, size_t size)
+{
+    atomic_fetch_add_explicit(&pool->misuse_count, 1, memory_order_relaxed);
+    zp_misuse_fn fn = __atomic_load_n(&pool->misuse_fn, __ATOMIC_ACQUIRE);
+    if (fn) {
+        fn(pool->misuse_ctx, kind, addr, size);
+        return;
+    }
+    char m[160];
+    zp_buf_t b = ZP_BUF_INIT(m);
+    zp_buf_str(&b, "zeropool: ");
+    zp_buf_str(&b, zp_misuse_name(kind));
+    zp_buf_str(&b, " of ");
+    zp_buf_hex(&b, (uintptr_t)addr);
+    zp_buf_str(&b, " (");
+    zp_buf_u64(&b, size);
+    zp_buf_str(&b, "-byte buffer)\n");
+    zp_buf_flush(&b, 2);
+    abort();
+}
+
+/* ---- locating a buffer from a pointer: O(1), reads only metadata ---- */
+typedef struct zp_loc {
+    zp_slot_t *slot;
+    char *start; /* the buffer's start as handed out */
+    zp_misuse_t err;
+    size_t size; /* usable size, or the slot's size when not live */
+} zp_loc_t;
+
+static inline zp_loc_t zp_locate(const zp_pool_t *pool, const void *p)
+{
+    zp_loc_t l = { NULL, NULL, ZP_MISUSE_WILD_FREE, 0 };
+    zp_span_t *sp = zp_map_lookup(p);
+    if (ZP_UNLIKELY(!sp || sp->pool != pool))
+        return l;
+    size_t off = (size_t)((const char *)p - sp->base);
+    size_t idx = off / sp->stride;
+    if (ZP_UNLIKELY(idx >= sp->nslots))
+        return l;
+    zp_slot_t *s = &sp->slots[idx];
+    char *base = sp->base + idx * sp->stride;
+    l.slot = s;
+    l.start = base + s->user_off;
+    l.size = sp->slot_bytes;
+    if (ZP_LIKELY(s->state == ZP_SLOT_LIVE)) {
+        if (ZP_LIKELY((const char *)p == l.start)) {
+            l.err = ZP_MISUSE_NONE;
+            l.size = s->size;
+        } else {
+            l.err = ZP_MISUSE_INVALID_FREE;
+            l.size = s->size;
+        }
+    } else if (s->flags & ZP_SF_EVER) {
+        l.err = (const char *)p == l.start ? ZP_MISUSE_DOUBLE_FREE : ZP_MISUSE_INVALID_FREE;
+    }
+    return l;
+}
+
+ZP_API bool zp_owns(const zp_pool_t *pool, const void *p)
+{
+    zp_span_t *sp = zp_map_lookup(p);
+    return sp && sp->pool == pool;
+}
+
+ZP_API zp_misuse_t zp_check(zp_pool_t *pool, const void *buf, size_t *buf_size)
+{
+    zp_loc_t l = zp_locate(pool, buf);
+    if (buf_size)
+        *buf_size = l.size;
+    return l.err;
+}
+
+ZP_API size_t zp_usable_size(zp_pool_t *pool, const void *buf)
+{
+    zp_loc_t l = zp_locate(pool, buf);
+    return l.err == ZP_MISUSE_NONE ? l.size : 0;
+}
+
+static size_t zp_slot_room(const zp_slot_t *s)
+{
+    return (s->span->direct ? s->extent : s->span->slot_bytes) - s->user_off;
+}
+
+ZP_API size_t zp_capacity(zp_pool_t *pool, const void *buf)
+{
+    zp_loc_t l = zp_locate(pool, buf);
+    return l.err == ZP_MISUSE_NONE ? zp_slot_room(l.slot) : 0;
+}
+
+/* ---- statistics ---- */
+void zp_pool_note_peak(zp_pool_t *pool, size_t now)
+{
+    size_t peak = atomic_load_explicit(&pool->peak_pooled, memory_order_relaxed);
+    while (now > peak &&
+           !atomic_compare_exchange_weak_explicit(&pool->peak_pooled, &peak, now,
+                                                  memory_order_relaxed, memory_order_relaxed))
+        ;
+}
+
+/* Counters of a thread without a cache (exiting, or the cache could not be made). */
+void zp_pool_stat_orphan(zp_pool_t *pool, const zp_tstats_t *d)
+{
+    pthread_mutex_lock(&pool->stats_lock);
+#define ZP_TS_ADD(n) pool->retired.n += d->n;
+    ZP_TSTATS(ZP_TS_ADD)
+#undef ZP_TS_ADD
+    pthread_mutex_unlock(&pool->stats_lock);
+}
+
+ZP_API void zp_pool_stats(zp_pool_t *pool, zp_stats_t *out)
+{
+    zp_tstats_t t;
+    size_t tls_bytes = 0;
+    pthread_mutex_lock(&pool->stats_lock);
+    t = pool->retired;
+    pthread_mutex_unlock(&pool->stats_lock);
+    pthread_mutex_lock(&pool->lock);
+    for (zp_tcache_t *tc = pool->caches; tc; tc = tc->next) {
+#define ZP_TS_READ(n) t.n += __atomic_load_n(&tc->st.n, __ATOMIC_RELAXED);
+        ZP_TSTATS(ZP_TS_READ)
+#undef ZP_TS_READ
+        tls_bytes += __atomic_load_n(&tc->bytes, __ATOMIC_RELAXED);
+    }
+    pthread_mutex_unlock(&pool->lock);
+    memset(out, 0, sizeof *out);
+    out->gets = t.gets;
+    out->puts = t.puts;
+    out->tls_hits = t.tls_hits;
+    out->shard_hits = t.shard_hits;
+    out->steals = t.steals;
+    out->fresh = t.fresh;
+    out->direct = t.direct;
+    out->evictions = t.evictions;
+    out->bytes_scrubbed = t.bytes_scrubbed;
+    out->bytes_dropped = t.bytes_dropped;
+    out->misuse = t.misuse + atomic_load_explicit(&pool->misuse_count, memory_order_relaxed);
+    out->pooled_bytes = atomic_load(&pool->shard_bytes) + tls_bytes;
+    zp_pool_note_peak(pool, out->pooled_bytes);
+    out->peak_pooled_bytes = atomic_load(&pool->peak_pooled);
+    out->pinned_bytes = atomic_load(&pool->pinned_bytes);
+    out->live_bytes = t.bytes_got > t.bytes_put ? t.bytes_got - t.bytes_put : 0;
+    out->reserved_bytes = atomic_load(&pool->reserved_bytes);
+}
+
+ZP_API bool zp_pool_class_stats(zp_pool_t *pool, unsigned idx, zp_class_stats_t *out)
+{
+    if (idx >= pool->nclasses)
+        return false;
+    memset(out, 0, sizeof *out);
+    out->size = pool->class_size[idx];
+    for (unsigned i = 0; i <= pool->shard_mask; i++) {
+        zp_shard_t *sh = &pool->shards[i];
+        pthread_mutex_lock(&sh->lock);
+        out->fresh += sh->class_fresh[idx];
+        out->evictions += sh->class_evictions[idx];
+        out->free_now += sh->nfree[idx];
+        pthread_mutex_unlock(&sh->lock);
+    }
+    pthread_mutex_lock(&pool->stats_lock);
+    out->gets = pool->retired_class_gets[idx];
+    pthread_mutex_unlock(&pool->stats_lock);
+    pthread_mutex_lock(&pool->lock);
+    for (zp_tcache_t *tc = pool->caches; tc; tc = tc->next)
+        out->gets += __atomic_load_n(&tc->class_gets[idx], __ATOMIC_RELAXED);
+    pthread_mutex_unlock(&pool->lock);
+    return true;
+}
+
+ZP_API void zp_pool_config(zp_pool_t *pool, zp_config_t *out)
+{
+    *out = pool->cfg;
+}
+
+/* ---- get ---- */
+static inline unsigned zp_pool_class(const zp_pool_t *pool, size_t size)
+{
+    unsigned gi = zp_class_index(size, pool->page_shift);
+    return gi > pool->class_base ? gi - pool->class_base : 0;
+}
+
+/* Hand a slot out: record it live and apply the optional allocation-time checks. */
+static inline void *zp_hand_out(zp_pool_t *pool, zp_slot_t *s, size_t size, uint32_t user_off,
+                                zp_tstats_t *st, unsigned cls)
+{
+    s->state = ZP_SLOT_LIVE;
+    s->size = size;
+    s->user_off = user_off;
+    s->flags |= ZP_SF_EVER;
+    char *p = zp_slot_base(s) + user_off;
+    ZP_STAT_ADD(st, gets, 1);
+    ZP_STAT_ADD(st, bytes_got, size);
+    (void)cls;
+    if (ZP_UNLIKELY(pool->cfg.zero_on_alloc))
+        explicit_bzero(p, size);
+    else if (ZP_UNLIKELY(pool->cfg.verify_on_alloc) && !zp_is_zero(p, size))
+        zp_pool_misuse(pool, ZP_MISUSE_NOT_ZERO, p, size);
+    return p;
+}
+
+static zp_slot_t *zp_get_from_shards(zp_pool_t *pool, unsigned cls, unsigned home, zp_tstats_t *st)
+{
+    zp_shard_t *sh = &pool->shards[home];
+    pthread_mutex_lock(&sh->lock);
+    zp_slot_t *s = zp_shard_pop(pool, sh, cls);
+    pthread_mutex_unlock(&sh->lock);
+    if (s) {
+        ZP_STAT_ADD(st, shard_hits, 1);
+        return s;
+    }
+    /* Steal before making a fresh buffer: producer/consumer pairs would otherwise keep
+     * allocating. The class mask lets us skip shards without taking their locks. */
+    uint64_t bit = (uint64_t)1 << cls;
+    for (unsigned k = 1; k <= pool->shard_mask; k++) {
+        sh = &pool->shards[(home + k) & pool->shard_mask];
+        if (!(atomic_load_explicit(&sh->class_mask, memory_order_relaxed) & bit))
+            continue;
+        pthread_mutex_lock(&sh->lock);
+        s = zp_shard_pop(pool, sh, cls);
+        pthread_mutex_unlock(&sh->lock);
+        if (s) {
+            ZP_STAT_ADD(st, shard_hits, 1);
+            ZP_STAT_ADD(st, steals, 1);
+            return s;
+        }
+    }
+    return NULL;
+}
+
+static zp_slot_t *zp_get_fresh(zp_pool_t *pool, unsigned cls, unsigned home, zp_tstats_t *st)
+{
+    zp_shard_t *sh = &pool->shards[home];
+    pthread_mutex_lock(&sh->lock);
+    zp_slot_t *s = zp_shard_pop_empty(pool, sh, cls);
+    sh->class_fresh[cls]++;
+    pthread_mutex_unlock(&sh->lock);
+    if (!s) {
+        pthread_mutex_lock(&pool->lock);
+        s = zp_span_carve(pool, cls);
+        pthread_mutex_unlock(&pool->lock);
+        if (s)
+            s->flags |= ZP_SF_TEST; /* CLOCK-Pro: a new buffer starts cold, in its test period */
+    }
+    if (!s) {
+        pthread_mutex_lock(&sh->lock);
+        sh->class_fresh[cls]--;
+        pthread_mutex_unlock(&sh->lock);
+        return NULL;
+    }
+    ZP_STAT_ADD(st, fresh, 1);
+    zp_slot_pin(pool, s);
+    return s;
+}
+
+static ZP_NOINLINE void *zp_get_slow(zp_pool_t *pool, size_t size, size_t align)
+{
+    if (!size)
+        size = 1;
+    zp_tcache_t *tc = zp_tcache_get(pool);
+    zp_tstats_t local = { 0 }, *st = tc ? &tc->st : &local;
+    size_t pad = align > zp_os_page ? align - zp_os_page : 0;
+    void *p = NULL;
+    if (size > pool->max_class_size || pad > pool->max_class_size - size) {
+        if (size > ((size_t)1 << 46) || pad > ((size_t)1 << 40)) {
+            errno = ENOMEM;
+            goto out;
+        }
+        zp_slot_t *s;
+        p = zp_direct_get(pool, size, align, &s);
+        if (p) {
+            zp_slot_pin(pool, s);
+            ZP_STAT_ADD(st, direct, 1);
+            p = zp_hand_out(pool, s, size, s->user_off, st, 0);
+        }
+        goto out;
+    }
+    unsigned cls = zp_pool_class(pool, size + pad);
+    unsigned home = tc ? tc->shard : zp_thread_shard(pool);
+    zp_slot_t *s = NULL;
+    /* Aligned requests skip the thread cache; the cache holds buffers of the exact class. */
+    if (tc && !pad) {
+        for (unsigned i = tc->n; i-- > 0;) {
+            if (tc->stack[i]->cls == cls) {
+                s = tc->stack[i];
+                memmove(&tc->stack[i], &tc->stack[i + 1], (tc->n - i - 1) * sizeof s);
+                tc->n--;
+                tc->bytes -= pool->class_size[cls];
+                s->flags |= ZP_SF_REF;
+                ZP_STAT_ADD(st, tls_hits, 1);
+                break;
+            }
+        }
+    }
+    if (!s)
+        s = zp_get_from_shards(pool, cls, home, st);
+    if (!s)
+        s = zp_get_fresh(pool, cls, home, st);
+    if (!s) {
+        errno = ENOMEM;
+        goto out;
+    }
+    if (tc)
+        ZP_STAT_ADD(tc, class_gets[cls], 1);
+    uintptr_t base = (uintptr_t)zp_slot_base(s);
+    uint32_t off = align > zp_os_page ? (uint32_t)(((base + align - 1) & ~(uintptr_t)(align - 1)) - base) : 0;
+    p = zp_hand_out(pool, s, size, off, st, cls);
+out:
+    if (!tc)
+        zp_pool_stat_orphan(pool, &local);
+    return p;
+}
+
+ZP_API void *zp_get(zp_pool_t *pool, size_t size)
+{
+    zp_tcache_t *tc = zp_tcache_get(pool);
+    if (ZP_LIKELY(tc && size - 1 < pool->max_class_size)) {
+        unsigned cls = zp_pool_class(pool, size);
+        for (unsigned i = tc->n; i-- > 0;) {
+            zp_slot_t *s = tc->stack[i];
+            if (s->cls != cls)
+                continue;
+            for (unsigned j = i + 1; j < tc->n; j++)
+                tc->stack[j - 1] = tc->stack[j];
+            tc->n--;
+            tc->bytes -= pool->class_size[cls];
+            s->flags |= ZP_SF_REF;
+            ZP_STAT_ADD(&tc->st, tls_hits, 1);
+            ZP_STAT_ADD(tc, class_gets[cls], 1);
+            return zp_hand_out(pool, s, size, 0, &tc->st, cls);
+        }
+    }
+    return zp_get_slow(pool, size, 0);
+}
+
+ZP_API void *zp_get_aligned(zp_pool_t *pool, size_t size, size_t align)
+{
+    if (!align || (align & (align - 1))) {
+        errno = EINVAL;
+        return NULL;
+    }
+    if (align <= zp_os_page)
+        return zp_get(pool, size);
+    return zp_get_slow(pool, size, align);
+}
+
+/* ---- put ---- */
+void zp_pool_give_back(zp_pool_t *pool, zp_slot_t *s, zp_tstats_t *st)
+{
+    zp_tcache_t *tc = zp_tcache_get(pool);
+    unsigned home = tc ? tc->shard : zp_thread_shard(pool);
+    zp_shard_t *sh = &pool->shards[home];
+    pthread_mutex_lock(&sh->lock);
+    zp_shard_push(pool, sh, s, st);
+    pthread_mutex_unlock(&sh->lock);
+}
+
+/* Misuse found at put: report, and if the handler returns, leave the pool as it was. */
+static ZP_COLD void zp_put_misuse(zp_pool_t *pool, const zp_loc_t *l, const void *p)
+{
+    zp_pool_misuse(pool, l->err, p, l->size);
+}
+
+/* Past the requested size, the slot is known zero: a non-zero byte there is an overflow.
+ * Checks ZP_SLACK_CHECK bytes, enough for the off-by-some writes that are common. */
+static inline bool zp_slack_dirty(const zp_slot_t *s, const char *p)
+{
+    size_t room = zp_slot_room(s), n = room - s->size;
+    if (n > ZP_SLACK_CHECK)
+        n = ZP_SLACK_CHECK;
+    return n && !zp_is_zero(p + s->size, n);
+}
+
+static ZP_NOINLINE void zp_put_slow(zp_pool_t *pool, zp_tcache_t *tc, zp_slot_t *s, char *p)
+{
+    zp_tstats_t local = { 0 }, *st = tc ? &tc->st : &local;
+    ZP_STAT_ADD(st, puts, 1);
+    ZP_STAT_ADD(st, bytes_put, s->size);
+    if (s->span->direct) {
+        if (!zp_drop_zeroes)
+            explicit_bzero(p, s->size);
+        ZP_STAT_ADD(st, bytes_dropped, s->extent);
+        zp_direct_put(pool, s);
+    } else {
+        zp_scrub(pool, s, p, s->size, st);
+        s->size = 0;
+        size_t cb = pool->class_size[s->cls];
+        if (tc && cb <= tc->max_size && tc->cap) {
+            unsigned need = 0;
+            size_t bytes = tc->bytes;
+            while (need < tc->n && (tc->n - need >= tc->cap || bytes + cb > tc->limit))
+                bytes -= pool->class_size[tc->stack[need++]->cls];
+            zp_tcache_flush(pool, tc, tc->n - need);
+            if (tc->n < tc->cap && tc->bytes + cb <= tc->limit) {
+                s->state = ZP_SLOT_FREE;
+                tc->stack[tc->n++] = s;
+                tc->bytes += cb;
+                goto out;
+            }
+        }
+        zp_pool_give_back(pool, s, st);
+    }
+out:
+    if (!tc)
+        zp_pool_stat_orphan(pool, &local);
+}
+
+ZP_API void zp_put(zp_pool_t *pool, void *buf)
+{
+    if (!buf)
+        return;
+    zp_loc_t l = zp_locate(pool, buf);
+    if (ZP_UNLIKELY(l.err != ZP_MISUSE_NONE)) {
+        zp_put_misuse(pool, &l, buf);
+        return;
+    }
+    zp_slot_t *s = l.slot;
+    char *p = buf;
+    if (pool->cfg.check_slack && ZP_UNLIKELY(zp_slack_dirty(s, p))) {
+        zp_loc_t o = { s, p, ZP_MISUSE_OVERFLOW, s->size };
+        zp_put_misuse(pool, &o, buf);
+        /* Reported and going on: scrub the slack as well, so nothing crosses this free. */
+        size_t room = zp_slot_room(s);
+        explicit_bzero(p + s->size, room - s->size < ZP_SLACK_CHECK ? room - s->size : ZP_SLACK_CHECK);
+    }
+    s->state = ZP_SLOT_FREE;
+    zp_tcache_t *tc = zp_tcache_get(pool);
+    if (ZP_LIKELY(tc) && !s->span->direct) {
+        size_t cb = pool->class_size[s->cls];
+        if (ZP_LIKELY(tc->n < tc->cap && tc->bytes + cb <= tc->limit)) {
+            ZP_STAT_ADD(&tc->st, puts, 1);
+            ZP_STAT_ADD(&tc->st, bytes_put, s->size);
+            zp_scrub(pool, s, p, s->size, &tc->st);
+            s->size = 0;
+            tc->stack[tc->n++] = s;
+            tc->bytes += cb;
+            return;
+        }
+    }
+    zp_put_slow(pool, tc, s, p);
+}
+
+ZP_API bool zp_resize(zp_pool_t *pool, void *buf, size_t new_size)
+{
+    zp_loc_t l = zp_locate(pool, buf);
+    if (l.err != ZP_MISUSE_NONE || !new_size || new_size > zp_slot_room(l.slot))
+        return false;
+    zp_slot_t *s = l.slot;
+    zp_tcache_t *tc = zp_tcache_get(pool);
+    zp_tstats_t local = { 0 }, *st = tc ? &tc->st : &local;
+    if (new_size < s->size) {
+        /* The dropped tail is no longer the program's: scrub it now. */
+        zp_scrub(pool, s, (char *)buf + new_size, s->size - new_size, st);
+        ZP_STAT_ADD(st, bytes_put, s->size - new_size);
+    } else {
+        ZP_STAT_ADD(st, bytes_got, new_size - s->size);
+    }
+    s->size = new_size;
+    if (!tc)
+        zp_pool_stat_orphan(pool, &local);
+    return true;
+}
+
+ZP_API size_t zp_pool_trim(zp_pool_t *pool)
+{
+    size_t released = 0;
+    zp_tcache_t *tc = zp_tcache_get(pool);
+    if (tc)
+        zp_tcache_flush(pool, tc, 0);
+    for (unsigned i = 0; i <= pool->shard_mask; i++) {
+        zp_shard_t *sh = &pool->shards[i];
+        pthread_mutex_lock(&sh->lock);
+        released += zp_shard_trim(pool, sh);
+        pthread_mutex_unlock(&sh->lock);
+    }
+    return released;
+}

@@ -1,0 +1,274 @@
+/* Address space: chunks reserved with PROT_NONE, carved into spans of one size class, and the
+ * global granule -> span map that makes ownership an O(1) address test. Address space is never
+ * returned while the pool lives (evicted and direct buffers keep theirs for reuse), so a stale
+ * pointer can never be mistaken for another allocator's memory. All of it runs under pool->lock. */
+#include "internal.h"
+#include "platform.h"
+
+#include <errno.h>
+#include <string.h>
+
+_Atomic(zp_span_t **) zp_map_l1[ZP_MAP_L1_SIZE];
+static pthread_mutex_t zp_map_lock = PTHREAD_MUTEX_INITIALIZER;
+
+struct zp_chunk_rec {
+    char *base;
+    size_t bytes;
+    struct zp_chunk_rec *next;
+};
+
+/* Point every granule of [base, base+bytes) at span (or NULL). */
+static bool zp_map_set(char *base, size_t bytes, zp_span_t *span)
+{
+    bool ok = true;
+    pthread_mutex_lock(&zp_map_lock);
+    for (uintptr_t a = (uintptr_t)base; a < (uintptr_t)base + bytes; a += ZP_GRANULE) {
+        size_t i1 = a >> ZP_MAP_L1_SHIFT;
+        zp_span_t **leaf = atomic_load_explicit(&zp_map_l1[i1], memory_order_relaxed);
+        if (!leaf) {
+            leaf = zp_os_meta_alloc(ZP_MAP_L2_SIZE * sizeof *leaf);
+            if (!leaf) {
+                ok = false;
+                break;
+            }
+            atomic_store_explicit(&zp_map_l1[i1], leaf, memory_order_release);
+        }
+        __atomic_store_n(&leaf[(a >> ZP_GRANULE_SHIFT) & (ZP_MAP_L2_SIZE - 1)], span, __ATOMIC_RELEASE);
+    }
+    pthread_mutex_unlock(&zp_map_lock);
+    return ok;
+}
+
+static size_t zp_round_up(size_t v, size_t a)
+{
+    return (v + a - 1) & ~(a - 1);
+}
+
+/* Address space for a span: from the current chunk, else a new chunk, else exactly `bytes`
+ * (the smaller step that a tight RLIMIT_AS may still allow). */
+static char *zp_space_take(zp_pool_t *pool, size_t bytes)
+{
+    if ((size_t)(pool->chunk_end - pool->chunk_cur) >= bytes) {
+        char *p = pool->chunk_cur;
+        pool->chunk_cur += bytes;
+        return p;
+    }
+    struct zp_chunk_rec *rec = zp_os_meta_alloc(sizeof *rec);
+    if (!rec)
+        return NULL;
+    size_t want = bytes > ZP_CHUNK_DEFAULT ? bytes : ZP_CHUNK_DEFAULT;
+    char *p = zp_os_reserve(want, ZP_GRANULE, pool->cfg.dontdump);
+    if (!p && want != bytes) {
+        want = bytes;
+        p = zp_os_reserve(want, ZP_GRANULE, pool->cfg.dontdump);
+    }
+    if (!p) {
+        zp_os_meta_free(rec, sizeof *rec);
+        errno = ENOMEM;
+        return NULL;
+    }
+    rec->base = p;
+    rec->bytes = want;
+    rec->next = pool->chunks;
+    pool->chunks = rec;
+    atomic_fetch_add(&pool->reserved_bytes, want);
+    pool->chunk_cur = p + bytes;
+    pool->chunk_end = p + want;
+    return p;
+}
+
+/* Guards split one VMA per slot; past half of vm.max_map_count new spans go unguarded. */
+static bool zp_guards_affordable(zp_pool_t *pool)
+{
+    static unsigned long limit;
+    if (!limit)
+        limit = zp_os_max_map_count() / 2;
+    return atomic_load(&pool->committed_regions) < limit;
+}
+
+static zp_span_t *zp_span_new(zp_pool_t *pool, size_t slot_bytes, unsigned nslots_hint,
+                              bool guarded, bool direct)
+{
+    size_t stride = slot_bytes + (guarded ? zp_os_page : 0);
+    size_t bytes = zp_round_up(stride * nslots_hint, ZP_GRANULE);
+    char *base = NULL;
+    /* Under a tight address-space limit, try fewer slots before giving up. */
+    while (!(base = zp_space_take(pool, bytes))) {
+        if (bytes <= ZP_GRANULE || bytes / 2 < stride)
+            return NULL;
+        bytes = zp_round_up(bytes / 2, ZP_GRANULE);
+        if (bytes < stride)
+            bytes = zp_round_up(stride, ZP_GRANULE);
+    }
+    uint32_t nslots = (uint32_t)(bytes / stride);
+    size_t meta = zp_round_up(sizeof(zp_span_t) + nslots * sizeof(zp_slot_t), zp_os_page);
+    zp_span_t *sp = zp_os_meta_alloc(meta);
+    if (!sp) {
+        errno = ENOMEM;
+        return NULL; /* the address space stays in the chunk, unused */
+    }
+    sp->pool = pool;
+    sp->base = base;
+    sp->bytes = bytes;
+    sp->stride = stride;
+    sp->slot_bytes = slot_bytes;
+    sp->nslots = nslots;
+    sp->guarded = guarded;
+    sp->direct = direct;
+    sp->meta_bytes = meta;
+    for (uint32_t i = 0; i < nslots; i++)
+        sp->slots[i].span = sp;
+    if (!guarded) {
+        /* One read-write region for the whole span: one VMA, no per-slot commit. */
+        if (!direct && !zp_os_commit(base, bytes)) {
+            zp_os_meta_free(sp, meta);
+            return NULL;
+        }
+        if (!direct)
+            for (uint32_t i = 0; i < nslots; i++)
+                sp->slots[i].flags |= ZP_SF_COMMITTED;
+    }
+    if (!zp_map_set(base, bytes, sp)) {
+        zp_os_meta_free(sp, meta);
+        errno = ENOMEM;
+        return NULL;
+    }
+    sp->all_next = pool->spans;
+    pool->spans = sp;
+    return sp;
+}
+
+bool zp_slot_commit(zp_pool_t *pool, zp_slot_t *s)
+{
+    if (s->flags & ZP_SF_COMMITTED)
+        return true;
+    if (!zp_os_commit(zp_slot_base(s), s->span->slot_bytes))
+        return false;
+    s->flags |= ZP_SF_COMMITTED;
+    atomic_fetch_add(&pool->committed_regions, 1);
+    return true;
+}
+
+/* A never-used slot of class cls (pool lock held). Its memory is untouched, hence zero. */
+zp_slot_t *zp_span_carve(zp_pool_t *pool, unsigned cls)
+{
+    zp_span_t *sp = pool->cur_span[cls];
+    if (!sp || sp->carved == sp->nslots) {
+        /* Spans of a class start small and double, up to ZP_SPAN_TARGET of address space. */
+        size_t cb = pool->class_size[cls];
+        size_t most = ZP_SPAN_TARGET / cb, hint = sp ? 2 * (size_t)sp->nslots : 4;
+        if (hint > most)
+            hint = most;
+        if (hint < 1)
+            hint = 1;
+        bool guarded = pool->cfg.guard_pages && zp_guards_affordable(pool);
+        sp = zp_span_new(pool, cb, (unsigned)hint, guarded, false);
+        if (!sp)
+            return NULL;
+        pool->cur_span[cls] = sp;
+    }
+    zp_slot_t *s = &sp->slots[sp->carved];
+    if (!zp_slot_commit(pool, s))
+        return NULL;
+    sp->carved++;
+    s->cls = (uint8_t)cls;
+    return s;
+}
+
+/* A direct mapping for a request above max_pooled_size: reuse a released one that is big
+ * enough (its address space was kept), else reserve a new span of one slot. */
+void *zp_direct_get(zp_pool_t *pool, size_t size, size_t align, zp_slot_t **slot_out)
+{
+    if (align < zp_os_page)
+        align = zp_os_page;
+    size_t need = zp_round_up(size + (align > zp_os_page ? align - zp_os_page : 0), zp_os_page);
+    if (need < size) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    pthread_mutex_lock(&pool->lock);
+    zp_span_t **best = NULL;
+    for (zp_span_t **pp = &pool->direct_free; *pp; pp = &(*pp)->next)
+        if ((*pp)->slot_bytes >= need && (!best || (*pp)->slot_bytes < (*best)->slot_bytes))
+            best = pp;
+    zp_span_t *sp;
+    if (best) {
+        sp = *best;
+        *best = sp->next;
+        sp->next = NULL;
+    } else {
+        sp = zp_span_new(pool, need, 1, pool->cfg.guard_pages, true);
+    }
+    pthread_mutex_unlock(&pool->lock);
+    if (!sp)
+        return NULL;
+    zp_slot_t *s = &sp->slots[0];
+    /* Commit only what this use needs, so the guard sits right after it. */
+    if (!zp_os_commit(sp->base, need)) {
+        pthread_mutex_lock(&pool->lock);
+        sp->next = pool->direct_free;
+        pool->direct_free = sp;
+        pthread_mutex_unlock(&pool->lock);
+        errno = ENOMEM;
+        return NULL;
+    }
+    s->flags = ZP_SF_COMMITTED;
+    s->extent = need;
+    uintptr_t start = (uintptr_t)sp->base;
+    uintptr_t user = (start + align - 1) & ~(uintptr_t)(align - 1);
+    s->user_off = (uint32_t)(user - start);
+    *slot_out = s;
+    return (void *)user;
+}
+
+/* Release a direct mapping: the kernel takes the memory, we keep the addresses. */
+void zp_direct_put(zp_pool_t *pool, zp_slot_t *s)
+{
+    zp_span_t *sp = s->span;
+    if (s->flags & ZP_SF_PINNED) {
+        zp_os_unlock(sp->base, s->extent);
+        atomic_fetch_sub(&pool->pinned_bytes, s->extent);
+    }
+    zp_os_decommit(sp->base, s->extent);
+    s->flags = ZP_SF_EVER;
+    s->state = ZP_SLOT_EMPTY;
+    pthread_mutex_lock(&pool->lock);
+    sp->next = pool->direct_free;
+    pool->direct_free = sp;
+    pthread_mutex_unlock(&pool->lock);
+}
+
+/* Pool destroy: forget every span in the map, then unmap every chunk (direct spans were
+ * carved from chunks too). */
+void zp_span_destroy_all(zp_pool_t *pool)
+{
+    for (zp_span_t *sp = pool->spans, *next; sp; sp = next) {
+        next = sp->all_next;
+        zp_map_set(sp->base, sp->bytes, NULL);
+        zp_os_meta_free(sp, sp->meta_bytes);
+    }
+    pool->spans = NULL;
+    pool->direct_free = NULL;
+    for (struct zp_chunk_rec *c = pool->chunks, *n; c; c = n) {
+        n = c->next;
+        zp_os_unreserve(c->base, c->bytes);
+        zp_os_meta_free(c, sizeof *c);
+    }
+    pool->chunks = NULL;
+}
+
+/* fork: the map lock is the last lock taken (tcache.c takes the others first). */
+void zp_span_fork_prepare(void)
+{
+    pthread_mutex_lock(&zp_map_lock);
+}
+
+void zp_span_fork_parent(void)
+{
+    pthread_mutex_unlock(&zp_map_lock);
+}
+
+void zp_span_fork_child(void)
+{
+    pthread_mutex_init(&zp_map_lock, NULL);
+}

@@ -1,0 +1,258 @@
+/* Thread caches and the pool registry. Each thread keeps, per pool (up to ZP_TLS_POOLS pools at
+ * once), a small LIFO stack of scrubbed free buffers that it reaches with no lock and no
+ * atomic. A cache leases its byte allowance from the pool's budget when it is created, so
+ * shards plus caches never hold more than pool_bytes. At thread exit a pthread key destructor
+ * returns every cached buffer to the shards; frees that come from destructors running after
+ * ours go straight to the shards (zp_tls.exiting). Pools are found by a unique id, so a cache
+ * never serves a destroyed pool or another pool at the same address. */
+#include "internal.h"
+#include "platform.h"
+
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+__thread zp_tls_t zp_tls __attribute__((tls_model("initial-exec")));
+
+pthread_mutex_t zp_registry_lock = PTHREAD_MUTEX_INITIALIZER;
+zp_pool_t *zp_registry;
+static pthread_key_t zp_key;
+static zp_tcache_t *zp_tc_freelist; /* registry lock */
+
+static zp_pool_t *zp_registry_find(uint64_t id)
+{
+    for (zp_pool_t *p = zp_registry; p; p = p->next)
+        if (p->id == id)
+            return p;
+    return NULL;
+}
+
+static zp_tcache_t *zp_tc_alloc(void)
+{
+    if (!zp_tc_freelist) {
+        size_t bytes = 16 * zp_os_page;
+        char *m = zp_os_meta_alloc(bytes);
+        if (!m)
+            return NULL;
+        for (size_t off = 0; off + sizeof(zp_tcache_t) <= bytes; off += sizeof(zp_tcache_t)) {
+            zp_tcache_t *tc = (zp_tcache_t *)(void *)(m + off);
+            tc->next = zp_tc_freelist;
+            zp_tc_freelist = tc;
+        }
+    }
+    zp_tcache_t *tc = zp_tc_freelist;
+    zp_tc_freelist = tc->next;
+    memset(tc, 0, sizeof *tc);
+    return tc;
+}
+
+unsigned zp_thread_shard(zp_pool_t *pool)
+{
+    if (!zp_tls.shard_seed)
+        zp_tls.shard_seed = (unsigned)syscall(SYS_gettid) | 0x80000000u;
+    /* Fibonacci hashing of the thread id; the mask keeps it a power-of-two shard index. */
+    return (unsigned)((zp_tls.shard_seed * 0x9E3779B97F4A7C15ull) >> 40) & pool->shard_mask;
+}
+
+/* Move the oldest `move` cached buffers to the cache's shard, under one lock. */
+static void zp_tcache_spill(zp_pool_t *pool, zp_tcache_t *tc, unsigned move)
+{
+    if (!move)
+        return;
+    zp_shard_t *sh = &pool->shards[tc->shard];
+    pthread_mutex_lock(&sh->lock);
+    for (unsigned i = 0; i < move; i++) {
+        zp_slot_t *s = tc->stack[i];
+        tc->bytes -= pool->class_size[s->cls];
+        zp_shard_push(pool, sh, s, &tc->st);
+    }
+    pthread_mutex_unlock(&sh->lock);
+    memmove(tc->stack, tc->stack + move, (tc->n - move) * sizeof tc->stack[0]);
+    tc->n -= move;
+}
+
+void zp_tcache_flush(zp_pool_t *pool, zp_tcache_t *tc, unsigned keep)
+{
+    if (tc->n > keep)
+        zp_tcache_spill(pool, tc, tc->n - keep);
+}
+
+/* Detach a cache from its (live) pool: buffers to the shards, counters and lease back. */
+static void zp_tcache_retire(zp_pool_t *pool, zp_tcache_t *tc)
+{
+    zp_tcache_flush(pool, tc, 0);
+    pthread_mutex_lock(&pool->stats_lock);
+#define ZP_TS_SUM(n) pool->retired.n += tc->st.n;
+    ZP_TSTATS(ZP_TS_SUM)
+#undef ZP_TS_SUM
+    for (unsigned c = 0; c < ZP_MAX_CLASSES; c++)
+        pool->retired_class_gets[c] += tc->class_gets[c];
+    pthread_mutex_unlock(&pool->stats_lock);
+    pthread_mutex_lock(&pool->lock);
+    pool->leased -= tc->limit;
+    if (tc->prev)
+        tc->prev->next = tc->next;
+    else
+        pool->caches = tc->next;
+    if (tc->next)
+        tc->next->prev = tc->prev;
+    pthread_mutex_unlock(&pool->lock);
+}
+
+/* Give up TLS slot i: retire its cache if the pool is alive, and recycle the cache. */
+static void zp_tls_slot_drop(unsigned i)
+{
+    zp_tls_slot_t *slot = &zp_tls.slot[i];
+    if (!slot->pool_id)
+        return;
+    pthread_mutex_lock(&zp_registry_lock);
+    zp_pool_t *pool = zp_registry_find(slot->pool_id);
+    if (pool && slot->tc->pool == pool)
+        zp_tcache_retire(pool, slot->tc);
+    slot->tc->next = zp_tc_freelist;
+    zp_tc_freelist = slot->tc;
+    pthread_mutex_unlock(&zp_registry_lock);
+    slot->pool_id = 0;
+    slot->tc = NULL;
+}
+
+static void zp_tls_destructor(void *arg)
+{
+    (void)arg;
+    zp_tls.exiting = true;
+    for (unsigned i = 0; i < ZP_TLS_POOLS; i++)
+        zp_tls_slot_drop(i);
+}
+
+zp_tcache_t *zp_tcache_slow(zp_pool_t *pool)
+{
+    for (unsigned i = 0; i < ZP_TLS_POOLS; i++)
+        if (zp_tls.slot[i].pool_id == pool->id) {
+            zp_tls.last = i;
+            return zp_tls.slot[i].tc;
+        }
+    if (zp_tls.exiting)
+        return NULL;
+    /* A free TLS slot, else give up the one after the last used (round robin). */
+    unsigned i = 0;
+    while (i < ZP_TLS_POOLS && zp_tls.slot[i].pool_id)
+        i++;
+    if (i == ZP_TLS_POOLS) {
+        i = (zp_tls.last + 1) % ZP_TLS_POOLS;
+        zp_tls_slot_drop(i);
+    }
+    if (!zp_tls.key_set) {
+        /* Arms the thread-exit destructor. Our key is created early, so glibc keeps its value
+         * in the thread's first block and does not allocate here. */
+        pthread_setspecific(zp_key, (void *)1);
+        zp_tls.key_set = true;
+    }
+    pthread_mutex_lock(&zp_registry_lock);
+    zp_tcache_t *tc = zp_tc_alloc();
+    pthread_mutex_unlock(&zp_registry_lock);
+    if (!tc)
+        return NULL;
+    tc->pool = pool;
+    tc->pool_id = pool->id;
+    tc->cap = pool->cfg.tls_cache_size;
+    tc->shard = zp_thread_shard(pool);
+    pthread_mutex_lock(&pool->lock);
+    size_t want = tc->cap ? pool->cfg.tls_cache_bytes : 0;
+    size_t room = pool->lease_cap - pool->leased;
+    tc->limit = want < room ? want : room;
+    pool->leased += tc->limit;
+    tc->max_size = tc->limit < pool->max_class_size ? tc->limit : pool->max_class_size;
+    tc->next = pool->caches;
+    if (tc->next)
+        tc->next->prev = tc;
+    pool->caches = tc;
+    pthread_mutex_unlock(&pool->lock);
+    zp_tls.slot[i].pool_id = pool->id;
+    zp_tls.slot[i].tc = tc;
+    zp_tls.last = i;
+    return tc;
+}
+
+/* Pool destroy (registry lock held): caches of other threads are marked dead; each thread
+ * recycles its dead cache when it next looks, or at exit. Their buffers die with the pool. */
+void zp_tcache_detach_all(zp_pool_t *pool)
+{
+    for (zp_tcache_t *tc = pool->caches; tc; tc = tc->next)
+        tc->pool = NULL;
+    pool->caches = NULL;
+    for (unsigned i = 0; i < ZP_TLS_POOLS; i++)
+        if (zp_tls.slot[i].pool_id == pool->id) { /* ours we can recycle now */
+            zp_tls.slot[i].tc->next = zp_tc_freelist;
+            zp_tc_freelist = zp_tls.slot[i].tc;
+            zp_tls.slot[i].pool_id = 0;
+            zp_tls.slot[i].tc = NULL;
+        }
+}
+
+static bool zp_tcache_is_mine(const zp_tcache_t *tc)
+{
+    for (unsigned i = 0; i < ZP_TLS_POOLS; i++)
+        if (zp_tls.slot[i].tc == tc)
+            return true;
+    return false;
+}
+
+/* ---- fork: every lock in a fixed order (registry, then each pool: pool, stats, shards) ---- */
+static void zp_fork_prepare(void)
+{
+    pthread_mutex_lock(&zp_registry_lock);
+    for (zp_pool_t *p = zp_registry; p; p = p->next) {
+        pthread_mutex_lock(&p->lock);
+        pthread_mutex_lock(&p->stats_lock);
+        for (unsigned i = 0; i <= p->shard_mask; i++)
+            pthread_mutex_lock(&p->shards[i].lock);
+    }
+    zp_span_fork_prepare();
+}
+
+static void zp_fork_parent(void)
+{
+    zp_span_fork_parent();
+    for (zp_pool_t *p = zp_registry; p; p = p->next) {
+        for (unsigned i = 0; i <= p->shard_mask; i++)
+            pthread_mutex_unlock(&p->shards[i].lock);
+        pthread_mutex_unlock(&p->stats_lock);
+        pthread_mutex_unlock(&p->lock);
+    }
+    pthread_mutex_unlock(&zp_registry_lock);
+}
+
+/* In the child only the forking thread exists: re-initialise the locks, then take back the
+ * buffers that other threads' caches held, since those threads will never return them. */
+static void zp_fork_child(void)
+{
+    zp_span_fork_child();
+    for (zp_pool_t *p = zp_registry; p; p = p->next) {
+        for (unsigned i = 0; i <= p->shard_mask; i++)
+            pthread_mutex_init(&p->shards[i].lock, NULL);
+        pthread_mutex_init(&p->stats_lock, NULL);
+        pthread_mutex_init(&p->lock, NULL);
+    }
+    pthread_mutex_init(&zp_registry_lock, NULL);
+    zp_tls.shard_seed = 0; /* a new thread id: a new shard */
+    for (zp_pool_t *p = zp_registry; p; p = p->next) {
+        zp_tcache_t *tc = p->caches;
+        while (tc) {
+            zp_tcache_t *next = tc->next;
+            if (zp_tcache_is_mine(tc)) {
+                tc->shard = zp_thread_shard(p);
+            } else {
+                zp_tcache_retire(p, tc);
+                tc->next = zp_tc_freelist;
+                zp_tc_freelist = tc;
+            }
+            tc = next;
+        }
+    }
+}
+
+void zp_tcache_global_init(void)
+{
+    pthread_key_create(&zp_key, zp_tls_destructor);
+    pthread_atfork(zp_fork_prepare, zp_fork_parent, zp_fork_child);
+}

@@ -1,0 +1,128 @@
+/* zeropool: a buffer pool that hands out only zeroed memory and scrubs every buffer it takes
+ * back. Thread-local caches (no locks, no atomics on a hit) over power-of-two shards, size
+ * classes, a byte budget with LIFO or CLOCK-Pro eviction, optional mlock pinning, guard pages,
+ * and memory kept out of core dumps. This is the whole public API; link with
+ * `pkg-config --cflags --libs zeropool`. All functions are thread-safe. */
+#ifndef ZEROPOOL_H
+#define ZEROPOOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define ZEROPOOL_VERSION "0.1.0"
+
+typedef struct zp_pool zp_pool_t;
+
+typedef enum zp_eviction {
+    ZP_EVICT_LIFO = 0,      /* reuse the newest free buffer; when full, release the one put */
+    ZP_EVICT_CLOCK_PRO = 1, /* CLOCK-Pro (Jiang, Chen, Zhang 2005): keep the buffers that recur */
+} zp_eviction_t;
+
+typedef struct zp_config {
+    unsigned num_shards;            /* power of two; 0 = auto */
+    unsigned tls_cache_size;        /* free buffers per thread cache; 0 = no thread cache */
+    unsigned max_buffers_per_shard; /* free buffers one shard may hold */
+    size_t min_buffer_size;         /* smallest pooled size: smaller requests are rounded up */
+    size_t max_pooled_size;         /* larger requests get a direct mapping, released on put */
+    size_t pool_bytes;              /* budget of free buffers, shards and thread caches together */
+    size_t tls_cache_bytes;         /* byte bound of one thread cache */
+    zp_eviction_t eviction;
+    bool pin;             /* mlock buffers while the pool holds them (warns once at the limit) */
+    bool guard_pages;     /* PROT_NONE page after each buffer */
+    bool dontdump;        /* MADV_DONTDUMP on pool memory */
+    bool zero_on_alloc;   /* re-zero every buffer handed out (defence in depth) */
+    bool verify_on_alloc; /* check that every buffer handed out is zero; misuse report if not */
+    bool check_slack;     /* at put, check that the bytes past the requested size are still 0 */
+} zp_config_t;
+
+typedef struct zp_stats {
+    uint64_t gets;              /* zp_get calls that returned a buffer */
+    uint64_t puts;              /* buffers taken back */
+    uint64_t tls_hits;          /* gets served by the calling thread's cache */
+    uint64_t shard_hits;        /* gets served by a shard (own or another) */
+    uint64_t steals;            /* of shard_hits, those served by another thread's shard */
+    uint64_t fresh;             /* gets that needed a buffer the pool did not hold */
+    uint64_t direct;            /* gets above max_pooled_size (direct mappings) */
+    uint64_t evictions;         /* free buffers released to the kernel to honour the budget */
+    uint64_t bytes_scrubbed;    /* bytes zeroed by stores */
+    uint64_t bytes_dropped;     /* bytes zeroed by MADV_DONTNEED instead */
+    uint64_t pooled_bytes;      /* free bytes held now (shards and thread caches) */
+    uint64_t peak_pooled_bytes; /* highest pooled_bytes seen */
+    uint64_t pinned_bytes;      /* bytes mlock'ed now */
+    uint64_t live_bytes;        /* bytes handed out and not yet put back */
+    uint64_t reserved_bytes;    /* address space reserved */
+    uint64_t misuse;            /* misuse reports (double free, invalid free, overflow) */
+} zp_stats_t;
+
+/* Auto-configured defaults for the CPUs and memory this process may use. */
+void zp_config_init(zp_config_t *cfg);
+/* A new pool; NULL cfg means zp_config_init's defaults. NULL + errno (EINVAL, ENOMEM) on failure. */
+zp_pool_t *zp_pool_new(const zp_config_t *cfg);
+/* A zeroed buffer of at least size usable bytes, page-aligned; NULL + ENOMEM. */
+void *zp_get(zp_pool_t *pool, size_t size);
+/* Scrub buf and take it back. NULL is a no-op. Misuse goes to the misuse handler. */
+void zp_put(zp_pool_t *pool, void *buf);
+/* The usable size of a live buffer of this pool: the size asked for, rounded up to 16.
+ * 0 if buf is not a live buffer of this pool. */
+size_t zp_usable_size(zp_pool_t *pool, const void *buf);
+/* Counters summed over the shards and every thread's cache. */
+void zp_pool_stats(zp_pool_t *pool, zp_stats_t *out);
+/* Release every free buffer's memory to the kernel (address space is kept). Bytes released. */
+size_t zp_pool_trim(zp_pool_t *pool);
+/* Unmap everything. Buffers still out become invalid. */
+void zp_pool_destroy(zp_pool_t *pool);
+
+/* ---- Extensions used by the preload library; stable, but not in the seed's API ---- */
+
+/* A zeroed buffer whose start is aligned to align (a power of two); NULL + ENOMEM/EINVAL. */
+void *zp_get_aligned(zp_pool_t *pool, size_t size, size_t align);
+/* O(1): does p point anywhere into this pool's address space? Reads no buffer memory. */
+bool zp_owns(const zp_pool_t *pool, const void *p);
+/* Resize a live buffer in place: on success returns true, the new bytes read as zero and a
+ * shrink has zeroed the dropped tail. False (buffer unchanged) when the slot is too small. */
+bool zp_resize(zp_pool_t *pool, void *buf, size_t new_size);
+/* Bytes the buffer could grow to in place (its slot), 0 if buf is not a live buffer. */
+size_t zp_capacity(zp_pool_t *pool, const void *buf);
+
+typedef enum zp_misuse {
+    ZP_MISUSE_NONE = 0,
+    ZP_MISUSE_DOUBLE_FREE,  /* the buffer is already free */
+    ZP_MISUSE_INVALID_FREE, /* a pointer inside a buffer, not its start */
+    ZP_MISUSE_WILD_FREE,    /* a pointer into pool address space never handed out */
+    ZP_MISUSE_OVERFLOW,     /* a non-zero byte in the slack past the requested size */
+    ZP_MISUSE_NOT_ZERO,     /* verify_on_alloc found a non-zero byte (pool corruption) */
+    ZP_MISUSE_COUNT
+} zp_misuse_t;
+
+/* Short name of a misuse kind: "double free", "invalid free", ... */
+const char *zp_misuse_name(zp_misuse_t kind);
+/* What zp_put would find wrong with buf, without changing anything: ZP_MISUSE_NONE for a live
+ * buffer of this pool. *buf_size receives the buffer's usable size (or the slot's size). */
+zp_misuse_t zp_check(zp_pool_t *pool, const void *buf, size_t *buf_size);
+
+/* Called on misuse with the kind, the address given and the buffer's size. The default handler
+ * writes one line to stderr and aborts. If the handler returns, the operation is ignored and
+ * the pool stays consistent (an overflowing buffer is scrubbed and taken back). */
+typedef void (*zp_misuse_fn)(void *ctx, zp_misuse_t kind, const void *addr, size_t buf_size);
+void zp_pool_set_misuse_handler(zp_pool_t *pool, zp_misuse_fn fn, void *ctx);
+
+/* Per size class counters, for statistics output. Returns false past the last class. */
+typedef struct zp_class_stats {
+    size_t size;      /* the class's buffer size */
+    uint64_t gets, fresh, evictions;
+    uint64_t free_now; /* free buffers of this class in the shards now */
+} zp_class_stats_t;
+bool zp_pool_class_stats(zp_pool_t *pool, unsigned idx, zp_class_stats_t *out);
+
+/* The configuration the pool actually runs with (after clamping and degradations). */
+void zp_pool_config(zp_pool_t *pool, zp_config_t *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
