@@ -1,0 +1,305 @@
+#!/usr/bin/env bash
+# shellcheck disable=SC2015 # "COND && pass || fail" is safe here: pass never fails.
+# Tests of the zeropool command (scripts/zeropool): help and version, option checking and exit
+# status 2, the option -> ZEROPOOL_* mapping, LD_PRELOAD handling, exit status pass-through,
+# `zeropool config`, and that the command and the man page cover every row of options.def.
+# Needs no built library: a dummy shared object stands in for it.
+# Environment (all optional; meson sets them): ZP_CMD (the command, default: the tree's
+# scripts/zeropool), ZP_CONFIGURED_CMD and ZP_MAN (meson's configured copies), ZP_VERSION,
+# ZP_REAL_HELPER (a built zeropool-config), CC.
+set -uo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/../.." && pwd)
+cmd=${ZP_CMD:-$root/scripts/zeropool}
+version=${ZP_VERSION:-$(sed -n "s/^[[:space:]]*version:[[:space:]]*'\([^']*\)'.*/\1/p" "$root/meson.build" | head -n 1)}
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+# No ZEROPOOL_* or LD_PRELOAD from the caller may leak into the expectations.
+while IFS='=' read -r var _; do
+  case $var in ZEROPOOL_*) unset "$var" ;; esac
+done < <(env)
+unset LD_PRELOAD
+
+passed=0 failed=0
+pass() { passed=$((passed + 1)); }
+fail() { failed=$((failed + 1)); printf 'FAIL: %s\n' "$*"; }
+
+# run EXPECTED_STATUS NAME CMD...: runs CMD with stdout in $out, stderr in $err.
+out="" err="" status=0
+run() {
+  local want=$1 name=$2
+  shift 2
+  "$@" >"$tmp/out" 2>"$tmp/err"
+  status=$?
+  out=$(cat "$tmp/out")
+  err=$(cat "$tmp/err")
+  if [ "$status" -eq "$want" ]; then
+    pass
+    return 0
+  fi
+  fail "$name: exit status $status, expected $want (stderr: ${err:0:200})"
+  return 1
+}
+has() { # NAME TEXT PATTERN: TEXT contains the fixed string PATTERN
+  if grep -qF -- "$3" <<<"$2"; then pass; else fail "$1: no '$3' in: ${2:0:300}"; fi
+}
+hasnt() {
+  if grep -qF -- "$3" <<<"$2"; then fail "$1: unexpected '$3' in: ${2:0:300}"; else pass; fi
+}
+line() { # NAME TEXT LINE: TEXT has exactly this line
+  if grep -qxF -- "$3" <<<"$2"; then pass; else fail "$1: no line '$3' in: ${2:0:300}"; fi
+}
+
+trim() { sed 's/^[[:space:]]*//; s/[[:space:]]*$//' <<<"$1"; }
+
+#### a stand-in library ####
+echo 'int zp_cmd_test_dummy;' >"$tmp/dummy.c"
+read -r -a ccmd <<<"${CC:-cc}"
+if ! "${ccmd[@]}" -shared -fPIC -o "$tmp/libdummy.so" "$tmp/dummy.c"; then
+  echo "cannot build a dummy shared object with ${CC:-cc}" >&2
+  exit 1
+fi
+cp "$tmp/libdummy.so" "$tmp/a.so"
+cp "$tmp/libdummy.so" "$tmp/b.so"
+export ZEROPOOL_LIB=$tmp/libdummy.so
+
+#### help and version ####
+for h in --help -h help; do
+  run 0 "zeropool $h" "$cmd" "$h" && has "zeropool $h" "$out" "Usage: zeropool run"
+done
+run 0 "zeropool run --help" "$cmd" run --help && has "run --help" "$out" "Usage:"
+run 0 "zeropool --version" "$cmd" --version && line "--version" "$out" "zeropool $version"
+run 2 "no arguments" "$cmd" && has "no arguments" "$err" "Usage:"
+run 2 "unknown command" "$cmd" frobnicate && has "unknown command" "$err" "zeropool: unknown command 'frobnicate'"
+
+#### bad options and values: one line "zeropool: ...", exit status 2 ####
+bad() { # NAME EXPECTED-MESSAGE ARGS...
+  local name=$1 msg=$2
+  shift 2
+  run 2 "$name" "$cmd" run "$@" -- true || return
+  has "$name" "$err" "$msg"
+  [ "$(wc -l <<<"$err")" -eq 1 ] && [[ $err == zeropool:* ]] && pass ||
+    fail "$name: not one line starting with 'zeropool:': $err"
+}
+bad "unknown option" "unknown option '--frobnicate'" --frobnicate
+bad "near miss" "did you mean --threshold?" --treshold 1M
+bad "unknown short option" "unknown option '-x'" -x
+bad "bad size" "'12Q' is not a size" --threshold 12Q
+bad "bad size (=)" "'1.5M' is not a size" --max-pooled=1.5M
+bad "negative size" "is not a size" --pool-bytes -1
+bad "bad count" "'many' is not a count" --tls-cache many
+bad "bad power of two" "'3' is not a power of two" --shards 3
+bad "bad enum" "'fifo' is not one of lifo, clock-pro" --eviction fifo
+bad "bad zero-on-alloc" "is not one of off, on, verify" --zero-on-alloc sometimes
+bad "bad on-error" "is not one of abort, report" --on-error ignore
+bad "bad stats" "is not one of 0, 1, json" --stats=xml
+bad "bad boolean" "'maybe' is not a boolean" --pin=maybe
+bad "value for --no-" "takes no value" --no-guard=1
+bad "--no- of a non-boolean" "unknown option '--no-threshold'" --no-threshold
+bad "missing value" "option --threshold needs a value" --threshold
+bad "missing conf value" "option --conf needs a value" --conf
+bad "conf unknown key" "unknown key 'treshold'" --conf threshold:1M,treshold:2M
+bad "conf without colon" "'pin' is not key:value" --conf pin
+bad "conf bad value" "'x' is not a boolean" --conf guard:x
+bad "conf bad size" "is not a size" --conf "max_pooled:lots"
+run 2 "no program" "$cmd" run --stats && has "no program" "$err" "no program given"
+run 2 "no program after --" "$cmd" run -- && has "no program after --" "$err" "no program given"
+run 127 "program not found" "$cmd" run -- zp-no-such-program-here &&
+  has "program not found" "$err" "zp-no-such-program-here: command not found"
+run 2 "config takes no program" "$cmd" config env && has "config takes no program" "$err" "unexpected argument"
+
+#### each option sets its variable ####
+maps() { # EXPECTED-LINE ARGS...: `zeropool run ARGS -- env` prints the line
+  local want=$1
+  shift
+  run 0 "run $*" "$cmd" run "$@" -- env && line "run $*" "$out" "$want"
+}
+maps ZEROPOOL_THRESHOLD=128K --threshold 128K
+maps ZEROPOOL_THRESHOLD=1MiB --threshold=1MiB
+maps ZEROPOOL_MAX_POOLED=256M --max-pooled 256M
+maps ZEROPOOL_POOL_BYTES=2G --pool-bytes=2G
+maps ZEROPOOL_POOL_BYTES=auto --pool-bytes auto
+maps ZEROPOOL_SHARDS=8 --shards 8
+maps ZEROPOOL_TLS_CACHE=0 --tls-cache 0
+maps ZEROPOOL_TLS_CACHE_BYTES=16M --tls-cache-bytes 16M
+maps ZEROPOOL_MAX_PER_SHARD=32 --max-per-shard=32
+maps ZEROPOOL_EVICTION=lifo --eviction lifo
+maps ZEROPOOL_EVICTION=clock-pro --eviction=clock-pro
+maps ZEROPOOL_PIN=1 --pin
+maps ZEROPOOL_PIN=0 --no-pin
+maps ZEROPOOL_PIN=1 --pin=yes
+maps ZEROPOOL_GUARD=1 --guard
+maps ZEROPOOL_GUARD=0 --no-guard
+maps ZEROPOOL_DONTDUMP=1 --dontdump
+maps ZEROPOOL_DONTDUMP=0 --no-dontdump
+maps ZEROPOOL_ZERO_ON_ALLOC=verify --zero-on-alloc verify
+maps ZEROPOOL_SCRUB_SMALL=1 --scrub-small
+maps ZEROPOOL_SCRUB_SMALL=0 --no-scrub-small
+maps ZEROPOOL_ON_ERROR=report --on-error=report
+maps ZEROPOOL_STATS=1 --stats
+maps ZEROPOOL_STATS=json --stats=json
+maps ZEROPOOL_STATS_FILE=/tmp/zp.%p --stats-file /tmp/zp.%p
+maps ZEROPOOL_TRACE_ALLOC=1 --trace-alloc
+maps ZEROPOOL_VERBOSE=1 --verbose
+maps ZEROPOOL_DISABLE=1 --disable
+maps ZEROPOOL_CONF=threshold:1M,pin:on --conf threshold:1M,pin:on
+maps ZEROPOOL_CONF=shards:4,guard:0 --conf shards:4 --conf=guard:0
+maps ZEROPOOL_THRESHOLD=256K --threshold 1M --threshold 256K
+# Several at once, and the program's own options stay the program's.
+run 0 "several options" "$cmd" run --pin --shards 2 --stats=json env --help
+has "program's own --help" "$out" "Usage: env"
+run 0 "several options" "$cmd" run --pin --shards 2 --stats=json -- env
+line "several: pin" "$out" ZEROPOOL_PIN=1
+line "several: shards" "$out" ZEROPOOL_SHARDS=2
+line "several: stats" "$out" ZEROPOOL_STATS=json
+# Without options nothing is set; a variable from the environment stays unless an option sets it.
+run 0 "no options" "$cmd" run env && hasnt "no options" "$(grep '^ZEROPOOL_' <<<"$out")" ZEROPOOL_
+run 0 "inherited variable" env ZEROPOOL_GUARD=0 ZEROPOOL_PIN=1 "$cmd" run --no-pin -- env
+line "inherited variable stays" "$out" ZEROPOOL_GUARD=0
+line "option wins over inherited" "$out" ZEROPOOL_PIN=0
+
+#### LD_PRELOAD ####
+run 0 "LD_PRELOAD set" "$cmd" run printenv LD_PRELOAD && line "LD_PRELOAD set" "$out" "$ZEROPOOL_LIB"
+run 0 "LD_PRELOAD prepended" env LD_PRELOAD="$tmp/a.so $tmp/b.so" "$cmd" run printenv LD_PRELOAD &&
+  line "LD_PRELOAD prepended" "$out" "$ZEROPOOL_LIB:$tmp/a.so:$tmp/b.so"
+run 0 "LD_PRELOAD no duplicate" env LD_PRELOAD="$tmp/a.so:$ZEROPOOL_LIB" "$cmd" run printenv LD_PRELOAD &&
+  line "LD_PRELOAD no duplicate" "$out" "$ZEROPOOL_LIB:$tmp/a.so"
+# shellcheck disable=SC2016
+run 0 "relative ZEROPOOL_LIB" bash -c 'cd "$1" && ZEROPOOL_LIB=libdummy.so "$2" run printenv LD_PRELOAD' _ "$tmp" "$cmd" &&
+  line "relative ZEROPOOL_LIB" "$out" "$tmp/libdummy.so"
+run 0 "command variables not passed on" env ZEROPOOL_CONFIG_HELPER=/x "$cmd" run env &&
+  hasnt "command variables not passed on" "$out" "ZEROPOOL_LIB=" &&
+  hasnt "command variables not passed on" "$out" "ZEROPOOL_CONFIG_HELPER="
+run 2 "missing library" env ZEROPOOL_LIB="$tmp/nope.so" "$cmd" run true &&
+  has "missing library" "$err" "zeropool: no library at $tmp/nope.so"
+
+#### the exit status is the program's ####
+run 7 "exit status 7" "$cmd" run -- sh -c 'exit 7'
+run 0 "exit status 0" "$cmd" run true
+run 1 "exit status 1" "$cmd" run false
+# (in a child bash, which reports "Terminated" on its own stderr)
+# shellcheck disable=SC2016
+run 143 "killed by SIGTERM" bash -c '"$1" run -- sh -c "kill -TERM \$\$"; exit $?' _ "$cmd"
+# exec: the program has the command's process ID.
+# shellcheck disable=SC2016
+run 0 "exec, same pid" bash -c '"$1" run sh -c "echo \$\$" & wait_pid=$!; wait $wait_pid; echo $wait_pid' _ "$cmd" &&
+  { [ "$(sed -n 1p <<<"$out")" = "$(sed -n 2p <<<"$out")" ] && pass || fail "exec: pids differ: $out"; }
+run 0 "program arguments kept" "$cmd" run printf '%s|' "a b" "" "--pin" &&
+  line "program arguments kept" "$out" "a b||--pin|"
+
+#### the tree's copy: version from meson.build, library from build/ ####
+mkdir -p "$tmp/tree/scripts"
+cp "$root/scripts/zeropool" "$tmp/tree/scripts/"
+printf "project('zeropool', 'c',\n  version: '9.8.7',\n  meson_version: '>= 0.63')\n" >"$tmp/tree/meson.build"
+run 0 "tree version" "$tmp/tree/scripts/zeropool" --version && line "tree version" "$out" "zeropool 9.8.7"
+run 2 "tree library missing" env -u ZEROPOOL_LIB "$tmp/tree/scripts/zeropool" run true &&
+  has "tree library missing" "$err" "$tmp/tree/build/interpose/libzeropool.so" &&
+  has "tree library missing" "$err" "meson compile -C build"
+mkdir -p "$tmp/tree/build/interpose"
+cp "$tmp/libdummy.so" "$tmp/tree/build/interpose/libzeropool.so"
+run 0 "tree library found" env -u ZEROPOOL_LIB "$tmp/tree/scripts/zeropool" run printenv LD_PRELOAD &&
+  line "tree library found" "$out" "$tmp/tree/build/interpose/libzeropool.so"
+ln -s "$tmp/tree/scripts/zeropool" "$tmp/zeropool-link"
+run 0 "through a symlink" env -u ZEROPOOL_LIB "$tmp/zeropool-link" run printenv LD_PRELOAD &&
+  line "through a symlink" "$out" "$tmp/tree/build/interpose/libzeropool.so"
+
+#### zeropool config ####
+cat >"$tmp/helper" <<'EOF'
+#!/bin/sh
+env | grep '^ZEROPOOL_' | sort
+exit 3
+EOF
+chmod +x "$tmp/helper"
+run 3 "config with a helper" env ZEROPOOL_CONFIG_HELPER="$tmp/helper" "$cmd" config --shards 16 --conf pin:1
+line "config: version" "$out" "zeropool $version"
+has "config: library" "$out" "library: $ZEROPOOL_LIB (found"
+line "config: option" "$out" ZEROPOOL_SHARDS=16
+line "config: conf" "$out" ZEROPOOL_CONF=pin:1
+hasnt "config: command variables" "$out" ZEROPOOL_LIB=
+run 2 "config: bad option" env ZEROPOOL_CONFIG_HELPER="$tmp/helper" "$cmd" config --shards 6
+run 2 "config: helper missing" env ZEROPOOL_CONFIG_HELPER="$tmp/none" "$cmd" config &&
+  has "config: helper missing" "$err" "$tmp/none"
+if [ -n "${ZP_REAL_HELPER:-}" ] && [ -x "$ZP_REAL_HELPER" ]; then
+  run 0 "config with zeropool-config" env ZEROPOOL_CONFIG_HELPER="$ZP_REAL_HELPER" "$cmd" config --threshold 128K &&
+    has "zeropool-config shows the option" "$out" "ZEROPOOL_THRESHOLD=128K"
+fi
+
+#### the command and the man page cover options.def ####
+def_file=$root/config/options.def
+man_in=$root/scripts/zeropool.1.in
+man_text=$(LC_ALL=C.UTF-8 MANWIDTH=200 man -l "$man_in" 2>/dev/null || true)
+declare -A type_of=([SIZE]=size [UINT]=count [POW2]=pow2 [BOOL]=bool [ENUM]=enum [PATH]=path)
+rows=$(sed -n 's/^ZP_OPT(\([A-Z_]*\), *\([a-z_]*\), *\([A-Z0-9]*\), *\([^,]*\),.*/\1 \2 \3 \4/p' "$def_file")
+[ "$(wc -l <<<"$rows")" -ge 19 ] && pass || fail "options.def: only $(wc -l <<<"$rows") rows read"
+while read -r name field type def; do
+  opt=${field//_/-}
+  want="${type_of[$type]}"
+  # The command's row: "long-name type VARIABLE [extra]".
+  row=$(grep -E "^ *\"$opt +[a-z0-9]+ +$name( |\")" "$root/scripts/zeropool" | head -n 1)
+  if [ -z "$row" ]; then
+    fail "scripts/zeropool has no option row for ZEROPOOL_$name (--$opt)"
+    continue
+  fi
+  read -r _ got_type _ extra <<<"${row//\"/}"
+  [ "$got_type" = "$want" ] && pass || fail "--$opt has type $got_type, options.def says $type"
+  if [ "$type" = ENUM ]; then
+    choices=$(grep -E "^ZP_OPT\($name," -A1 "$def_file" | grep -o '"[^"]*|[^"]*"' | head -n 1 | tr -d '"')
+    [ "$extra" = "$choices" ] && pass || fail "--$opt choices '$extra', options.def has '$choices'"
+  elif [ "$def" = ZP_AUTO ]; then
+    [ "$extra" = auto ] && pass || fail "--$opt: options.def default is auto, the command row says '$extra'"
+  fi
+  grep -q "^\.B ZEROPOOL_$name\$" "$man_in" && pass || fail "zeropool.1 does not document ZEROPOOL_$name"
+  if [ -n "$man_text" ]; then
+    grep -qF -- "--$opt" <<<"$man_text" && pass || fail "zeropool.1 does not document --$opt"
+  fi
+  run 0 "--help lists --$opt" "$cmd" --help && has "--help lists --$opt" "$out" "--$opt"
+done <<<"$rows"
+
+# Defaults and ranges in the man page match the library's table, as zeropool-config prints it.
+if [ -n "$man_text" ] && [ -n "${ZP_REAL_HELPER:-}" ] && [ -x "$ZP_REAL_HELPER" ]; then
+  env_text=$(sed -n '/^ENVIRONMENT/,/^AUTO-CONFIGURATION/p' <<<"$man_text" | tr -s ' ')
+  while IFS='|' read -r _ var type default range _; do
+    var=$(tr -d '` ' <<<"$var")
+    default=$(tr -d '` ' <<<"$default")
+    [[ $var == ZEROPOOL_* ]] && [ "$var" != ZEROPOOL_CONF ] || continue
+    range=$(trim "${range%%,*}")
+    para=$(awk -v v="$var" '$1 == v && NF == 1 { on = 1; next } on && NF == 0 { exit } on' <<<"$env_text" |
+      tr '\n' ' ' | tr -s ' ')
+    has "zeropool.1 default of $var" "${para,,}" "default ${default,,}"
+    if [[ $type == *size* || $type == *count* || $type == *power* ]]; then
+      has "zeropool.1 range of $var" "${para,,}" "from ${range,,}"
+    fi
+  done < <("$ZP_REAL_HELPER" --markdown-options)
+fi
+
+#### meson's configured copies ####
+if [ -n "${ZP_CONFIGURED_CMD:-}" ]; then
+  c=$ZP_CONFIGURED_CMD
+  [ -x "$c" ] && pass || fail "configured command $c is not executable"
+  grep -qE '@[A-Z_]+@' "$c" && fail "configured command still has placeholders" || pass
+  run 0 "configured --version" "$c" --version && line "configured --version" "$out" "zeropool $version"
+  run 0 "configured run" "$c" run --pin -- printenv LD_PRELOAD ZEROPOOL_PIN &&
+    line "configured run" "$out" "$ZEROPOOL_LIB"
+  # Without ZEROPOOL_LIB it looks in the install's libdir, not in the tree.
+  env -u ZEROPOOL_LIB "$c" run true >/dev/null 2>"$tmp/err"
+  s=$? e=$(cat "$tmp/err")
+  if [ $s -eq 2 ]; then
+    has "configured library path" "$e" "libzeropool.so is missing" && hasnt "configured library path" "$e" "/build/interpose/"
+  else
+    [ $s -eq 0 ] && pass || fail "configured run without ZEROPOOL_LIB: status $s: $e"
+  fi
+fi
+if command -v man >/dev/null 2>&1; then
+  man_file=${ZP_MAN:-$man_in}
+  w=$(LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings -l "$man_file" 2>&1 >"$tmp/man.txt")
+  [ -z "$w" ] && pass || fail "man page warnings: $w"
+  has "man page renders" "$(cat "$tmp/man.txt")" "ZEROPOOL_CONF"
+  if [ -n "${ZP_MAN:-}" ]; then
+    hasnt "man page placeholders" "$(cat "$tmp/man.txt")" "@VERSION@"
+  fi
+fi
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
