@@ -81,6 +81,7 @@ struct zp_slot {
     size_t size;          /* requested size while live */
     size_t extent;        /* direct slots: bytes committed for this use */
     uint32_t user_off;    /* user pointer = slot start + user_off (aligned gets) */
+    uint32_t touched;     /* pages the last probed use wrote */
     uint16_t puts;        /* puts since the last density probe */
     uint8_t probe_shift;  /* probe every 2^probe_shift puts */
     uint8_t state;

@@ -364,8 +364,10 @@ static inline void *zp_hand_out(zp_pool_t *pool, zp_slot_t *s, size_t size, uint
     (void)cls;
     if (ZP_UNLIKELY(pool->cfg.zero_on_alloc))
         explicit_bzero(p, size);
-    else if (ZP_UNLIKELY(pool->cfg.verify_on_alloc) && !zp_is_zero(p, size))
+    else if (ZP_UNLIKELY(pool->cfg.verify_on_alloc) && !zp_is_zero(p, size)) {
         zp_pool_misuse(pool, ZP_MISUSE_NOT_ZERO, p, size);
+        explicit_bzero(p, size); /* reported and going on: still hand out zeros */
+    }
     return p;
 }
 

@@ -119,12 +119,18 @@ void zp_scrub(zp_pool_t *pool, zp_slot_t *s, char *from, size_t len, zp_tstats_t
         /* What one use wrote, measured: dense buffers probe less often, sparse ones more. */
         size_t npages = (len + page - 1) / page;
         s->flags &= (uint16_t)~ZP_SF_PROBED;
+        s->touched = (uint32_t)resident;
         if (resident * 4 >= npages) {
             if (s->probe_shift < ZP_PROBE_SHIFT_MAX)
                 s->probe_shift++;
         } else if (s->probe_shift > ZP_PROBE_SHIFT_MIN) {
             s->probe_shift--;
         }
+    } else if (probe_ok && resident > 2 * (size_t)s->touched + 8) {
+        /* The resident set outgrew what one use writes: drop it at the next put. */
+        s->puts = (uint16_t)((1u << s->probe_shift) - 1);
+    } else if (probe_ok && !(s->flags & ZP_SF_RESIDENT)) {
+        s->puts = 0; /* a stable sparse user: mincore alone keeps its cost small */
     }
 }
 
