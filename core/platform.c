@@ -59,6 +59,12 @@ void zp_os_init(void)
         zp_os_page = (size_t)p;
 }
 
+static void zp_os_name(void *p, size_t size)
+{
+    /* For /proc/PID/maps; kernels before 5.17 refuse, which is fine. */
+    prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME, (unsigned long)p, size, (unsigned long)"zeropool");
+}
+
 void *zp_os_reserve(size_t size, size_t align, bool dontdump)
 {
     if (zp_os_injected(ZP_OS_RESERVE))
@@ -81,8 +87,7 @@ void *zp_os_reserve(size_t size, size_t align, bool dontdump)
     void *p = (void *)start;
     if (dontdump)
         madvise(p, size, MADV_DONTDUMP);
-    /* Name it for /proc/PID/maps; kernels before 5.17 refuse, which is fine. */
-    prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME, (unsigned long)p, size, (unsigned long)"zeropool");
+    zp_os_name(p, size);
     return p;
 }
 
@@ -98,10 +103,29 @@ bool zp_os_commit(void *p, size_t size)
     return mprotect(p, size, PROT_READ | PROT_WRITE) == 0;
 }
 
-bool zp_os_decommit(void *p, size_t size)
+bool zp_os_commit_accounted(void *p, size_t size, bool dontdump)
 {
-    bool ok = madvise(p, size, MADV_DONTNEED) == 0;
-    return mprotect(p, size, PROT_NONE) == 0 && ok;
+    if (zp_os_injected(ZP_OS_COMMIT))
+        return false;
+    void *q = mmap(p, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+    if (q == MAP_FAILED) {
+        /* MAP_FIXED replaced nothing on failure; put the reservation back as it was. */
+        mmap(p, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
+        zp_os_name(p, size);
+        errno = ENOMEM;
+        return false;
+    }
+    if (dontdump)
+        madvise(p, size, MADV_DONTDUMP);
+    zp_os_name(p, size);
+    return true;
+}
+
+bool zp_os_uncommit(void *p, size_t size)
+{
+    void *q = mmap(p, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
+    zp_os_name(p, size);
+    return q != MAP_FAILED;
 }
 
 bool zp_os_drop(void *p, size_t size)

@@ -20,7 +20,10 @@ void *zp_os_reserve(size_t size, size_t align, bool dontdump);
 bool zp_os_unreserve(void *p, size_t size);
 /* Make a reserved range readable and writable, or inaccessible again. */
 bool zp_os_commit(void *p, size_t size);
-bool zp_os_decommit(void *p, size_t size); /* drops the memory and makes it PROT_NONE */
+/* Commit with the kernel's overcommit accounting, so an impossible size fails with ENOMEM
+ * instead of faulting later; zp_os_uncommit gives the range and its charge back. */
+bool zp_os_commit_accounted(void *p, size_t size, bool dontdump);
+bool zp_os_uncommit(void *p, size_t size);
 /* Give the pages back to the kernel; the range stays mapped and reads as zero afterwards. */
 bool zp_os_drop(void *p, size_t size);
 bool zp_os_lock(void *p, size_t size);

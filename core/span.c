@@ -204,7 +204,7 @@ void *zp_direct_get(zp_pool_t *pool, size_t size, size_t align, zp_slot_t **slot
         return NULL;
     zp_slot_t *s = &sp->slots[0];
     /* Commit only what this use needs, so the guard sits right after it. */
-    if (!zp_os_commit(sp->base, need)) {
+    if (!zp_os_commit_accounted(sp->base, need, pool->cfg.dontdump)) {
         pthread_mutex_lock(&pool->lock);
         sp->next = pool->direct_free;
         pool->direct_free = sp;
@@ -229,7 +229,7 @@ void zp_direct_put(zp_pool_t *pool, zp_slot_t *s)
         zp_os_unlock(sp->base, s->extent);
         atomic_fetch_sub(&pool->pinned_bytes, s->extent);
     }
-    zp_os_decommit(sp->base, s->extent);
+    zp_os_uncommit(sp->base, s->extent);
     s->flags = ZP_SF_EVER;
     s->state = ZP_SLOT_EMPTY;
     pthread_mutex_lock(&pool->lock);

@@ -67,8 +67,9 @@ zp_pool_t *zp_pool_new(const zp_config_t *cfg);
 void *zp_get(zp_pool_t *pool, size_t size);
 /* Scrub buf and take it back. NULL is a no-op. Misuse goes to the misuse handler. */
 void zp_put(zp_pool_t *pool, void *buf);
-/* The usable size of a live buffer of this pool: the size asked for, rounded up to 16.
- * 0 if buf is not a live buffer of this pool. */
+/* The usable size of a live buffer of this pool: exactly the size asked for (1 for 0), so
+ * that every byte past it is slack that zp_put can check for overflow. 0 if buf is not a
+ * live buffer of this pool. */
 size_t zp_usable_size(zp_pool_t *pool, const void *buf);
 /* Counters summed over the shards and every thread's cache. */
 void zp_pool_stats(zp_pool_t *pool, zp_stats_t *out);
