@@ -221,13 +221,39 @@ static bool zp_evict_one(zp_pool_t *pool, zp_shard_t *sh, zp_tstats_t *st)
     return false;
 }
 
+/* Admission of a buffer with no reuse history: it may displace only cold buffers that were
+ * not reused either (their bits untouched), never a buffer that earned its place. */
+static bool zp_evict_unreferenced(zp_pool_t *pool, zp_shard_t *sh, zp_tstats_t *st)
+{
+    size_t steps = sh->ring_resident + sh->ring_ghosts;
+    for (zp_slot_t *e = sh->hand_cold; steps-- && e; e = e->rnext) {
+        if (e->state != ZP_SLOT_FREE || (e->flags & (ZP_SF_HOT | ZP_SF_REF)))
+            continue;
+        sh->hand_cold = e->rnext;
+        zp_free_unlink(pool, sh, e);
+        zp_resident_account(pool, sh, e, -1);
+        if (e->flags & ZP_SF_TEST) {
+            sh->ring_ghosts++;
+        } else {
+            zp_ring_remove(sh, e);
+        }
+        zp_evict_slot(pool, sh, e, st);
+        zp_ghosts_bound(pool, sh);
+        return true;
+    }
+    return false;
+}
+
 void zp_shard_push(zp_pool_t *pool, zp_shard_t *sh, zp_slot_t *s, zp_tstats_t *st)
 {
     size_t cb = zp_cls_bytes(pool, s);
     bool clock = pool->cfg.eviction == ZP_EVICT_CLOCK_PRO;
+    bool newcomer = !(s->flags & (ZP_SF_HOT | ZP_SF_REF));
     while (sh->count >= pool->cfg.max_buffers_per_shard ||
            atomic_load_explicit(&pool->shard_bytes, memory_order_relaxed) + cb > pool->shard_budget) {
-        if (!clock || !zp_evict_one(pool, sh, st)) {
+        bool made_room = clock && (newcomer ? zp_evict_unreferenced(pool, sh, st)
+                                            : zp_evict_one(pool, sh, st));
+        if (!made_room) {
             zp_evict_slot(pool, sh, s, st); /* LIFO, or nothing else to evict: release this one */
             return;
         }

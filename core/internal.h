@@ -82,6 +82,7 @@ struct zp_slot {
     size_t extent;        /* direct slots: bytes committed for this use */
     uint32_t user_off;    /* user pointer = slot start + user_off (aligned gets) */
     uint32_t touched;     /* pages the last probed use wrote */
+    uint32_t resident;    /* pages resident at the last scrub */
     uint16_t puts;        /* puts since the last density probe */
     uint8_t probe_shift;  /* probe every 2^probe_shift puts */
     uint8_t state;

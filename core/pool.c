@@ -543,7 +543,18 @@ static inline bool zp_slack_dirty(const zp_slot_t *s, const char *p)
     return n && !zp_is_zero(p + s->size, n);
 }
 
-static ZP_NOINLINE void zp_put_slow(zp_pool_t *pool, zp_tcache_t *tc, zp_slot_t *s, char *p)
+/* How much of the buffer to scrub: the requested bytes through the end of their last page,
+ * so a short overflow into the slack is cleared too (the slot's later pages were not touched
+ * unless by a wild write; the whole slot is scrubbed after a detected overflow). */
+static inline size_t zp_scrub_len(const zp_slot_t *s)
+{
+    size_t end = ((size_t)s->user_off + s->size + zp_os_page - 1) & ~(zp_os_page - 1);
+    size_t room_end = (size_t)s->user_off + zp_slot_room(s);
+    return (end < room_end ? end : room_end) - s->user_off;
+}
+
+static ZP_NOINLINE void zp_put_slow(zp_pool_t *pool, zp_tcache_t *tc, zp_slot_t *s, char *p,
+                                    size_t scrub_len)
 {
     zp_tstats_t local = { 0 }, *st = tc ? &tc->st : &local;
     ZP_STAT_ADD(st, puts, 1);
@@ -554,7 +565,7 @@ static ZP_NOINLINE void zp_put_slow(zp_pool_t *pool, zp_tcache_t *tc, zp_slot_t 
         ZP_STAT_ADD(st, bytes_dropped, s->extent);
         zp_direct_put(pool, s);
     } else {
-        zp_scrub(pool, s, p, s->size, st);
+        zp_scrub(pool, s, p, scrub_len, st);
         s->size = 0;
         size_t cb = pool->class_size[s->cls];
         if (tc && cb <= tc->max_size && tc->cap) {
@@ -588,12 +599,11 @@ ZP_API void zp_put(zp_pool_t *pool, void *buf)
     }
     zp_slot_t *s = l.slot;
     char *p = buf;
+    size_t scrub_len = zp_scrub_len(s);
     if (pool->cfg.check_slack && ZP_UNLIKELY(zp_slack_dirty(s, p))) {
         zp_loc_t o = { s, p, ZP_MISUSE_OVERFLOW, s->size };
         zp_put_misuse(pool, &o, buf);
-        /* Reported and going on: scrub the slack as well, so nothing crosses this free. */
-        size_t room = zp_slot_room(s);
-        explicit_bzero(p + s->size, room - s->size < ZP_SLACK_CHECK ? room - s->size : ZP_SLACK_CHECK);
+        scrub_len = zp_slot_room(s); /* reported and going on: nothing may cross this free */
     }
     s->state = ZP_SLOT_FREE;
     zp_tcache_t *tc = zp_tcache_get(pool);
@@ -602,14 +612,14 @@ ZP_API void zp_put(zp_pool_t *pool, void *buf)
         if (ZP_LIKELY(tc->n < tc->cap && tc->bytes + cb <= tc->limit)) {
             ZP_STAT_ADD(&tc->st, puts, 1);
             ZP_STAT_ADD(&tc->st, bytes_put, s->size);
-            zp_scrub(pool, s, p, s->size, &tc->st);
+            zp_scrub(pool, s, p, scrub_len, &tc->st);
             s->size = 0;
             tc->stack[tc->n++] = s;
             tc->bytes += cb;
             return;
         }
     }
-    zp_put_slow(pool, tc, s, p);
+    zp_put_slow(pool, tc, s, p, scrub_len);
 }
 
 ZP_API bool zp_resize(zp_pool_t *pool, void *buf, size_t new_size)

@@ -95,16 +95,19 @@ void zp_scrub(zp_pool_t *pool, zp_slot_t *s, char *from, size_t len, zp_tstats_t
         char *a = (char *)(((uintptr_t)from + page - 1) & ~(uintptr_t)(page - 1));
         char *b = (char *)((uintptr_t)(from + len) & ~(uintptr_t)(page - 1));
         if (b > a && zp_os_drop(a, (size_t)(b - a))) {
-            /* The partial pages at either end are zeroed by stores. */
+            /* The partial pages at either end are zeroed by stores. Count as dropped what was
+             * resident at the last scrub: pages that were never there cost the kernel nothing. */
             explicit_bzero(from, (size_t)(a - from));
             explicit_bzero(b, (size_t)(from + len - b));
-            ZP_STAT_ADD(st, bytes_dropped, (uint64_t)(b - a));
+            size_t was = (size_t)s->resident * page;
+            ZP_STAT_ADD(st, bytes_dropped, (uint64_t)(was < (size_t)(b - a) ? was : (size_t)(b - a)));
             ZP_STAT_ADD(st, bytes_scrubbed, (uint64_t)(len - (size_t)(b - a)));
             s->flags = (uint16_t)((s->flags & ~ZP_SF_RESIDENT) | ZP_SF_PROBED);
             return;
         }
     }
     if (s->flags & ZP_SF_RESIDENT) {
+        s->resident = (uint32_t)((len + page - 1) / page);
         explicit_bzero(from, len);
         ZP_STAT_ADD(st, bytes_scrubbed, len);
         return;
@@ -113,6 +116,7 @@ void zp_scrub(zp_pool_t *pool, zp_slot_t *s, char *from, size_t len, zp_tstats_t
     bool all;
     size_t resident = zp_scrub_resident(from, len, &zeroed, &all);
     ZP_STAT_ADD(st, bytes_scrubbed, zeroed);
+    s->resident = (uint32_t)resident;
     if (all)
         s->flags |= ZP_SF_RESIDENT;
     if (s->flags & ZP_SF_PROBED) {
