@@ -131,6 +131,7 @@ typedef struct zp_tstats {
 } zp_tstats_t;
 
 /* Counters updated by one thread and read by zp_pool_stats: relaxed, no read-modify-write. */
+#define ZP_STAT_SUB(st, field, v) ZP_STAT_ADD(st, field, (uint64_t)0 - (uint64_t)(v))
 #define ZP_STAT_ADD(st, field, v) \
     __atomic_store_n(&(st)->field, __atomic_load_n(&(st)->field, __ATOMIC_RELAXED) + (v), \
                      __ATOMIC_RELAXED)

@@ -457,7 +457,7 @@ static ZP_NOINLINE void *zp_get_slow(zp_pool_t *pool, size_t size, size_t align)
                 s = tc->stack[i];
                 memmove(&tc->stack[i], &tc->stack[i + 1], (tc->n - i - 1) * sizeof s);
                 tc->n--;
-                tc->bytes -= pool->class_size[cls];
+                ZP_STAT_SUB(tc, bytes, pool->class_size[cls]);
                 s->flags |= ZP_SF_REF;
                 ZP_STAT_ADD(st, tls_hits, 1);
                 break;
@@ -495,7 +495,7 @@ ZP_API void *zp_get(zp_pool_t *pool, size_t size)
             for (unsigned j = i + 1; j < tc->n; j++)
                 tc->stack[j - 1] = tc->stack[j];
             tc->n--;
-            tc->bytes -= pool->class_size[cls];
+            ZP_STAT_SUB(tc, bytes, pool->class_size[cls]);
             s->flags |= ZP_SF_REF;
             ZP_STAT_ADD(&tc->st, tls_hits, 1);
             ZP_STAT_ADD(tc, class_gets[cls], 1);
@@ -577,7 +577,7 @@ static ZP_NOINLINE void zp_put_slow(zp_pool_t *pool, zp_tcache_t *tc, zp_slot_t 
             if (tc->n < tc->cap && tc->bytes + cb <= tc->limit) {
                 s->state = ZP_SLOT_FREE;
                 tc->stack[tc->n++] = s;
-                tc->bytes += cb;
+                ZP_STAT_ADD(tc, bytes, cb);
                 goto out;
             }
         }
@@ -615,7 +615,7 @@ ZP_API void zp_put(zp_pool_t *pool, void *buf)
             zp_scrub(pool, s, p, scrub_len, &tc->st);
             s->size = 0;
             tc->stack[tc->n++] = s;
-            tc->bytes += cb;
+            ZP_STAT_ADD(tc, bytes, cb);
             return;
         }
     }

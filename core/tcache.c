@@ -63,7 +63,7 @@ static void zp_tcache_spill(zp_pool_t *pool, zp_tcache_t *tc, unsigned move)
     pthread_mutex_lock(&sh->lock);
     for (unsigned i = 0; i < move; i++) {
         zp_slot_t *s = tc->stack[i];
-        tc->bytes -= pool->class_size[s->cls];
+        ZP_STAT_SUB(tc, bytes, pool->class_size[s->cls]);
         zp_shard_push(pool, sh, s, &tc->st);
     }
     pthread_mutex_unlock(&sh->lock);
