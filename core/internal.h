@@ -58,7 +58,9 @@ static inline size_t zp_class_bytes(unsigned gi, size_t page_shift)
 }
 
 /* ---- slots and spans ---- */
-enum { ZP_SLOT_UNUSED = 0, ZP_SLOT_LIVE, ZP_SLOT_FREE, ZP_SLOT_EMPTY };
+/* UNUSED: never handed out; LIVE: the program's; CACHED: in a thread cache; FREE: in a shard;
+ * EMPTY: memory released, address space kept. */
+enum { ZP_SLOT_UNUSED = 0, ZP_SLOT_LIVE, ZP_SLOT_CACHED, ZP_SLOT_FREE, ZP_SLOT_EMPTY };
 enum {
     ZP_SF_RESIDENT = 1 << 0, /* every page of the buffer is resident: scrub by memset */
     ZP_SF_PINNED = 1 << 1,   /* mlock'ed */

@@ -575,7 +575,7 @@ static ZP_NOINLINE void zp_put_slow(zp_pool_t *pool, zp_tcache_t *tc, zp_slot_t 
                 bytes -= pool->class_size[tc->stack[need++]->cls];
             zp_tcache_flush(pool, tc, tc->n - need);
             if (tc->n < tc->cap && tc->bytes + cb <= tc->limit) {
-                s->state = ZP_SLOT_FREE;
+                s->state = ZP_SLOT_CACHED;
                 tc->stack[tc->n++] = s;
                 ZP_STAT_ADD(tc, bytes, cb);
                 goto out;
@@ -614,6 +614,7 @@ ZP_API void zp_put(zp_pool_t *pool, void *buf)
             ZP_STAT_ADD(&tc->st, bytes_put, s->size);
             zp_scrub(pool, s, p, scrub_len, &tc->st);
             s->size = 0;
+            s->state = ZP_SLOT_CACHED;
             tc->stack[tc->n++] = s;
             ZP_STAT_ADD(tc, bytes, cb);
             return;

@@ -222,8 +222,56 @@ static void zp_fork_parent(void)
     pthread_mutex_unlock(&zp_registry_lock);
 }
 
-/* In the child only the forking thread exists: re-initialise the locks, then take back the
- * buffers that other threads' caches held, since those threads will never return them. */
+/* Is s in one of the calling thread's caches? */
+static bool zp_tcache_holds_mine(const zp_slot_t *s)
+{
+    for (unsigned i = 0; i < ZP_TLS_POOLS; i++) {
+        const zp_tcache_t *tc = zp_tls.slot[i].tc;
+        for (unsigned j = 0; tc && j < tc->n; j++)
+            if (tc->stack[j] == s)
+                return true;
+    }
+    return false;
+}
+
+/* A cache of a thread that does not exist in a forked child. That thread changed its cache
+ * without locks, so fork may have caught it half-way: a slot it was handing out, or one
+ * listed twice during a shift. Trust none of it: give each slot's memory back to the kernel
+ * (whatever that thread wrote is gone) and keep only its address space, as an evicted slot. */
+static void zp_tcache_abandon(zp_pool_t *pool, zp_tcache_t *tc)
+{
+    zp_shard_t *sh = &pool->shards[zp_thread_shard(pool)]; /* where the child will look */
+    unsigned n = tc->n < ZP_TCACHE_MAX ? tc->n : ZP_TCACHE_MAX;
+    for (unsigned i = 0; i < n; i++) {
+        /* A stale entry may name a slot that is now in a shard, live, or in our own cache:
+         * only a slot still marked as cached, and not by us, is this cache's to reclaim. */
+        zp_slot_t *s = tc->stack[i];
+        if (!s || s->state != ZP_SLOT_CACHED || zp_tcache_holds_mine(s))
+            continue;
+        zp_slot_release(pool, s);
+        s->flags &= (uint16_t)~(ZP_SF_HOT | ZP_SF_REF | ZP_SF_TEST | ZP_SF_RING);
+        s->fnext = sh->empty[s->cls];
+        s->fprev = NULL;
+        if (s->fnext)
+            s->fnext->fprev = s;
+        sh->empty[s->cls] = s;
+    }
+    tc->n = 0;
+    tc->bytes = 0;
+    pool->leased -= tc->limit;
+#define ZP_TS_SUM(n) pool->retired.n += tc->st.n;
+    ZP_TSTATS(ZP_TS_SUM)
+#undef ZP_TS_SUM
+    if (tc->prev)
+        tc->prev->next = tc->next;
+    else
+        pool->caches = tc->next;
+    if (tc->next)
+        tc->next->prev = tc->prev;
+}
+
+/* In the child only the forking thread exists: re-initialise the locks, then reclaim the
+ * caches of the threads that are gone. */
 static void zp_fork_child(void)
 {
     zp_span_fork_child();
@@ -242,7 +290,7 @@ static void zp_fork_child(void)
             if (zp_tcache_is_mine(tc)) {
                 tc->shard = zp_thread_shard(p);
             } else {
-                zp_tcache_retire(p, tc);
+                zp_tcache_abandon(p, tc);
                 tc->next = zp_tc_freelist;
                 zp_tc_freelist = tc;
             }

@@ -12,10 +12,10 @@ static size_t check_free_or_released(zp_pool_t *pool, char **ptrs, unsigned n)
     for (unsigned i = 0; i < n; i++) {
         zp_slot_t *s = slot_of(ptrs[i]);
         size_t cb = pool->class_size[s->cls];
-        if (s->state == ZP_SLOT_FREE) {
+        if (s->state == ZP_SLOT_FREE || s->state == ZP_SLOT_CACHED) {
             free_bytes += cb;
         } else {
-            cr_assert_eq(s->state, ZP_SLOT_EMPTY, "buffer %u neither free nor evicted (state %u)",
+            cr_assert_eq(s->state, ZP_SLOT_EMPTY, "buffer %u neither free (shard or cache) nor evicted (state %u)",
                          i, s->state);
             cr_assert_eq(resident_pages(ptrs[i], cb), 0,
                          "evicted buffer %u (%zu bytes) still has %zu resident pages", i, cb,
