@@ -11,7 +11,7 @@
 #include "internal.h"
 #include "platform.h"
 #include "zp_fmt.h"
-#include "zp_options.h"
+#include "zp_config_map.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -28,27 +28,32 @@ static void zp_global_init(void)
 }
 
 /* ---- configuration ---- */
+void zp_config_from_options(zp_config_t *cfg, const zp_options_t *o)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->num_shards = (unsigned)o->shards;
+    cfg->tls_cache_size = (unsigned)o->tls_cache;
+    cfg->max_buffers_per_shard = (unsigned)o->max_per_shard;
+    cfg->min_buffer_size = (size_t)o->threshold;
+    cfg->max_pooled_size = (size_t)o->max_pooled;
+    cfg->pool_bytes = (size_t)o->pool_bytes;
+    cfg->tls_cache_bytes = (size_t)o->tls_cache_bytes;
+    cfg->eviction = o->eviction == ZP_EVICTION_LIFO ? ZP_EVICT_LIFO : ZP_EVICT_CLOCK_PRO;
+    cfg->pin = o->pin != 0;
+    cfg->guard_pages = o->guard != 0;
+    cfg->dontdump = o->dontdump != 0;
+    cfg->zero_on_alloc = o->zero_on_alloc == ZP_ZERO_ALLOC_ON;
+    cfg->verify_on_alloc = o->zero_on_alloc == ZP_ZERO_ALLOC_VERIFY;
+    cfg->check_slack = true;
+}
+
 ZP_API void zp_config_init(zp_config_t *cfg)
 {
     zp_autoconf_t ac;
     zp_options_t o;
     zp_autoconf_detect(&ac);
     zp_options_defaults(&o, &ac);
-    memset(cfg, 0, sizeof *cfg);
-    cfg->num_shards = (unsigned)o.shards;
-    cfg->tls_cache_size = (unsigned)o.tls_cache;
-    cfg->max_buffers_per_shard = (unsigned)o.max_per_shard;
-    cfg->min_buffer_size = o.threshold;
-    cfg->max_pooled_size = o.max_pooled;
-    cfg->pool_bytes = o.pool_bytes;
-    cfg->tls_cache_bytes = o.tls_cache_bytes;
-    cfg->eviction = o.eviction == ZP_EVICTION_LIFO ? ZP_EVICT_LIFO : ZP_EVICT_CLOCK_PRO;
-    cfg->pin = o.pin;
-    cfg->guard_pages = o.guard;
-    cfg->dontdump = o.dontdump;
-    cfg->zero_on_alloc = o.zero_on_alloc == ZP_ZERO_ALLOC_ON;
-    cfg->verify_on_alloc = o.zero_on_alloc == ZP_ZERO_ALLOC_VERIFY;
-    cfg->check_slack = true;
+    zp_config_from_options(cfg, &o);
 }
 
 /* Fill zeros with defaults and check what the caller set. */

@@ -1,0 +1,402 @@
+/* The preload shim's slow paths: bootstrap, pool creation, the large-request path, realloc,
+ * the aligned family, and the policy for pointers that neither the pool nor jemalloc
+ * allocated. See zp_interpose.h for the call tree and the ownership rules. */
+#include "zp_interpose.h"
+
+#include <dlfcn.h>
+#include <gnu/lib-names.h>
+#include <unistd.h>
+
+#include "zp_config_map.h"
+#include "zp_fmt.h"
+
+zp_ip_state_t zp_ip = {.scrub_small = true, .brk_lo = UINTPTR_MAX};
+
+#define ZP_IP_STR2(x) #x
+#define ZP_IP_STR(x) ZP_IP_STR2(x)
+
+/* ---- bootstrap ----
+ * The first call of any allocation function loads the options (zp_options_load scans environ:
+ * no malloc, no stdio). While one thread does that, every request of every thread, including
+ * this thread's own recursive ones, goes to jemalloc: threshold stays 0 and the state is not
+ * READY. The pool itself is created at the first large request (zp_ip_pool_get). */
+
+/* jemalloc must never take memory from the program break: the break is how free recognises
+ * glibc's blocks. "secondary" (its default) would only use it when mmap fails. */
+static void ip_jemalloc_no_dss(void)
+{
+    const char *off = "disabled";
+    (void)mallctl("arena." ZP_IP_STR(MALLCTL_ARENAS_ALL) ".dss", NULL, NULL, &off, sizeof off);
+    unsigned n = 0;
+    size_t len = sizeof n;
+    if (mallctl("arenas.narenas", &n, &len, NULL, 0) != 0)
+        return;
+    for (unsigned i = 0; i < n; i++) {
+        char name[32];
+        zp_buf_t b = ZP_BUF_INIT(name);
+        zp_buf_str(&b, "arena.");
+        zp_buf_u64(&b, i);
+        zp_buf_str(&b, ".dss");
+        zp_buf_chr(&b, '\0');
+        (void)mallctl(name, NULL, NULL, &off, sizeof off); /* EFAULT: arena not created yet */
+    }
+}
+
+/* ZEROPOOL_VERBOSE: the one line that answers "is it loaded?". */
+static void ip_say_hello(bool disabled)
+{
+    static const zp_opt_id_t shown[] = {
+        ZP_OPT_THRESHOLD, ZP_OPT_MAX_POOLED, ZP_OPT_POOL_BYTES, ZP_OPT_SHARDS, ZP_OPT_TLS_CACHE,
+        ZP_OPT_TLS_CACHE_BYTES, ZP_OPT_MAX_PER_SHARD, ZP_OPT_EVICTION, ZP_OPT_PIN, ZP_OPT_GUARD,
+        ZP_OPT_DONTDUMP, ZP_OPT_ZERO_ON_ALLOC, ZP_OPT_SCRUB_SMALL, ZP_OPT_ON_ERROR,
+    };
+    char line[640];
+    zp_buf_t b = ZP_BUF_INIT(line);
+    zp_buf_str(&b, disabled ? "zeropool: disabled (pid " : "zeropool: active (pid ");
+    zp_buf_u64(&b, (uint64_t)getpid());
+    zp_buf_chr(&b, ')');
+    if (disabled) {
+        zp_buf_str(&b, ": every call goes to jemalloc");
+    } else {
+        for (size_t i = 0; i < sizeof shown / sizeof shown[0]; i++) {
+            char val[ZP_PATH_MAX];
+            size_t n = zp_option_format(&zp_ip.opts, shown[i], val, sizeof val);
+            zp_buf_str(&b, i ? " " : ": ");
+            zp_buf_str(&b, zp_opt_table[shown[i]].key);
+            zp_buf_chr(&b, '=');
+            zp_buf_mem(&b, val, n < sizeof val ? n : sizeof val);
+        }
+    }
+    zp_buf_chr(&b, '\n');
+    zp_buf_flush(&b, 2);
+}
+
+void zp_ip_init(void)
+{
+    /* Before libc has set environ (allocations from the dynamic loader), the options cannot
+     * be read yet: stay uninitialised and let jemalloc serve until then. */
+    if (environ == NULL)
+        return;
+    int s = ZP_IP_UNINIT;
+    if (!atomic_compare_exchange_strong(&zp_ip.state, &s, ZP_IP_INITIALIZING))
+        return;
+    int e = errno;
+    /* Every allocation so far came to us, so glibc's heap, if it ever grows, starts here. */
+    atomic_store_explicit(&zp_ip.brk_lo, (uintptr_t)sbrk(0), memory_order_relaxed);
+    zp_options_load(&zp_ip.opts, NULL);
+    bool off = zp_ip.opts.disable != 0;
+    ip_jemalloc_no_dss();
+    atomic_store(&zp_ip.scrub_small, !off && zp_ip.opts.scrub_small);
+    if (zp_ip.opts.verbose)
+        ip_say_hello(off);
+    atomic_store(&zp_ip.state, ZP_IP_READY);
+    atomic_store_explicit(&zp_ip.threshold, off ? SIZE_MAX : (size_t)zp_ip.opts.threshold,
+                          memory_order_release);
+    errno = e;
+}
+
+
+/* One thread creates the pool; the others, and the creating thread's own recursive calls
+ * (zp_pool_new may allocate), get NULL meanwhile and are served by jemalloc. */
+ZP_IP_NOINLINE zp_pool_t *zp_ip_pool_get(void)
+{
+    zp_pool_t *pool = atomic_load_explicit(&zp_ip.pool, memory_order_acquire);
+    if (pool != NULL)
+        return pool;
+    int s = ZP_IP_POOL_NONE;
+    if (atomic_load(&zp_ip.state) != ZP_IP_READY ||
+        !atomic_compare_exchange_strong(&zp_ip.pool_state, &s, ZP_IP_POOL_CREATING))
+        return NULL;
+    int e = errno;
+    zp_config_t cfg;
+    zp_config_from_options(&cfg, &zp_ip.opts);
+    pool = zp_pool_new(&cfg);
+    if (pool == NULL) {
+        char msg[160];
+        zp_buf_t b = ZP_BUF_INIT(msg);
+        zp_buf_str(&b, "zeropool: cannot create the pool (errno ");
+        zp_buf_i64(&b, errno);
+        zp_buf_str(&b, "); every request goes to jemalloc\n");
+        zp_buf_flush(&b, 2);
+        atomic_store(&zp_ip.threshold, SIZE_MAX);
+        atomic_store(&zp_ip.pool_state, ZP_IP_POOL_FAILED);
+        errno = e;
+        return NULL;
+    }
+    zp_pool_set_misuse_handler(pool, zp_ip_report_misuse, NULL);
+    atomic_store_explicit(&zp_ip.pool, pool, memory_order_release);
+    atomic_store(&zp_ip.pool_state, ZP_IP_POOL_UP);
+    errno = e;
+    return pool;
+}
+
+/* ---- allocation ---- */
+
+static int ip_flags(size_t align, bool zero)
+{
+    int f = zero ? MALLOCX_ZERO : 0;
+    if (align > ZP_IP_MIN_ALIGN)
+        f |= MALLOCX_LG_ALIGN(__builtin_ctzl(align));
+    return f;
+}
+
+/* A large request: n >= threshold, align 0 or a power of two. */
+static void *ip_large(size_t n, size_t align, bool zero)
+{
+    if (n > PTRDIFF_MAX)
+        return zp_ip_enomem();
+    zp_pool_t *pool = zp_ip_pool_get();
+    if (pool != NULL) {
+        int e = errno;
+        void *p = align > (size_t)getpagesize() ? zp_get_aligned(pool, n, align) : zp_get(pool, n);
+        errno = e;
+        if (p != NULL)
+            return p; /* zeroed: no memset for calloc */
+    }
+    /* The pool is off, being created, or out of address space: jemalloc serves it. */
+    return zp_ip_small(n, ip_flags(align, zero));
+}
+
+ZP_IP_NOINLINE void *zp_ip_alloc_slow(size_t n, size_t align, bool zero)
+{
+    size_t t = zp_ip_threshold();
+    if (t == 0) {
+        zp_ip_init();
+        t = zp_ip_threshold();
+    }
+    if (t == 0 || n < t) /* t == 0: the options are being loaded */
+        return zp_ip_small(n, ip_flags(align, zero));
+    return ip_large(n, align, zero);
+}
+
+/* ---- pointers nobody here allocated ----
+ * Policy: a block in the brk heap belongs to glibc's own malloc. The only ways to get
+ * one are a library opened with RTLD_DEEPBIND (its malloc binds to glibc's, not ours) or
+ * memory a program got from glibc by name (dlsym of libc.so.6). free and realloc hand such
+ * a block to glibc's own free, malloc_usable_size asks glibc. glibc blocks outside the break
+ * (its mmap'ed chunks >= 128 KiB, its per-thread arenas) cannot be told apart from jemalloc's
+ * without reading memory in front of them, and passing one of our blocks to glibc's free
+ * (a DEEPBIND library freeing what the program allocated) cannot be intercepted at all:
+ * both are unsupported, as with every preloaded malloc. jemalloc's "arenas.lookup" is no way
+ * out: in jemalloc 5.3 it takes a global mutex and crashes on a pointer it does not know. */
+static void *ip_glibc_sym(void *_Atomic *cache, const char *name)
+{
+    void *f = atomic_load_explicit(cache, memory_order_acquire);
+    if (f == NULL) {
+        void *h = dlopen(LIBC_SO, RTLD_NOLOAD | RTLD_LAZY);
+        if (h != NULL) {
+            f = dlsym(h, name); /* searched in libc's own scope: glibc's, never ours */
+            dlclose(h);
+        }
+        atomic_store_explicit(cache, f, memory_order_release);
+    }
+    return f;
+}
+
+static void ip_glibc_free(void *p)
+{
+    static void *_Atomic sym;
+    void (*f)(void *) = (void (*)(void *))ip_glibc_sym(&sym, "free");
+    if (f != NULL)
+        f(p); /* else leak it: better than a crash */
+}
+
+static size_t ip_glibc_usable(void *p)
+{
+    static void *_Atomic sym;
+    size_t (*f)(void *) = (size_t(*)(void *))ip_glibc_sym(&sym, "malloc_usable_size");
+    return f != NULL ? f(p) : 0;
+}
+
+static zp_pool_t *ip_pool_of(const void *p)
+{
+    zp_pool_t *pool = atomic_load_explicit(&zp_ip.pool, memory_order_acquire);
+    return pool != NULL && zp_owns(pool, p) ? pool : NULL;
+}
+
+ZP_IP_NOINLINE void zp_ip_free_slow(void *p)
+{
+    if (p == NULL)
+        return;
+    int e = errno;
+    zp_pool_t *pool = ip_pool_of(p);
+    if (pool != NULL)
+        zp_put(pool, p); /* scrubs; misuse goes to zp_ip_report_misuse */
+    else
+        ip_glibc_free(p);
+    errno = e;
+}
+
+size_t zp_ip_usable_size(void *p)
+{
+    if (ZP_IP_LIKELY(zp_ip_is_jemalloc(p)))
+        return sallocx(p, 0);
+    if (p == NULL)
+        return 0;
+    zp_pool_t *pool = ip_pool_of(p);
+    return pool != NULL ? zp_usable_size(pool, p) : ip_glibc_usable(p);
+}
+
+/* ---- realloc ---- */
+
+static size_t ip_min(size_t a, size_t b)
+{
+    return a < b ? a : b;
+}
+
+/* realloc of a pointer into the pool that is not a live buffer: report it; if the report
+ * returns (ZEROPOOL_ON_ERROR=report), fail the call and touch nothing. */
+static void *ip_realloc_misuse(zp_pool_t *pool, void *p)
+{
+    size_t size = 0;
+    zp_misuse_t kind = zp_check(pool, p, &size);
+    zp_ip_report_misuse(NULL, kind != ZP_MISUSE_NONE ? kind : ZP_MISUSE_INVALID_FREE, p, size);
+    errno = EINVAL;
+    return NULL;
+}
+
+static void *ip_realloc_pool(zp_pool_t *pool, void *p, size_t n)
+{
+    size_t old = zp_usable_size(pool, p);
+    if (old == 0)
+        return ip_realloc_misuse(pool, p);
+    size_t cap = zp_capacity(pool, p);
+    /* In place when the slot fits and the request still uses at least half of it; a large
+     * shrink moves to a smaller buffer so that the slot's memory returns to the pool. */
+    if (n >= zp_ip_threshold() && n <= cap && n >= cap / 2 && zp_resize(pool, p, n))
+        return p;
+    void *q = zp_ip_malloc(n);
+    if (q == NULL) {
+        if (n <= cap && zp_resize(pool, p, n)) /* a shrink always fits: never fail it */
+            return p;
+        return NULL;
+    }
+    memcpy(q, p, ip_min(old, n));
+    zp_put(pool, p);
+    return q;
+}
+
+static void *ip_realloc_small(void *p, size_t n)
+{
+    size_t old = sallocx(p, 0);
+    size_t t = zp_ip_threshold();
+    if (t != 0 && n >= t) {
+        zp_pool_t *pool = zp_ip_pool_get();
+        int e = errno;
+        void *q = pool != NULL ? zp_get(pool, n) : NULL;
+        errno = e;
+        if (q != NULL) {
+            memcpy(q, p, ip_min(old, n));
+            zp_ip_small_free(p);
+            return q;
+        }
+    }
+    /* Never rallocx: when it moves a block it frees the old one inside jemalloc, unscrubbed. */
+    bool scrub = atomic_load_explicit(&zp_ip.scrub_small, memory_order_relaxed);
+    if (n <= old) {
+        if (scrub) /* before xallocx may hand the tail back to jemalloc */
+            explicit_bzero((char *)p + n, old - n);
+        (void)xallocx(p, n, 0, 0);
+        return p;
+    }
+    if (xallocx(p, n, 0, 0) >= n)
+        return p;
+    void *q = mallocx(n, 0);
+    if (q == NULL)
+        return zp_ip_enomem();
+    memcpy(q, p, old);
+    zp_ip_small_free(p);
+    return q;
+}
+
+static void *ip_realloc_glibc(void *p, size_t n)
+{
+    void *q = zp_ip_malloc(n);
+    if (q != NULL) {
+        memcpy(q, p, ip_min(ip_glibc_usable(p), n));
+        ip_glibc_free(p);
+    }
+    return q;
+}
+
+void *zp_ip_realloc(void *p, size_t n)
+{
+    if (p == NULL)
+        return zp_ip_malloc(n);
+    if (n == 0) { /* glibc: realloc(p, 0) frees p and returns NULL */
+        zp_ip_free(p);
+        return NULL;
+    }
+    if (n > PTRDIFF_MAX)
+        return zp_ip_enomem();
+    if (ZP_IP_LIKELY(zp_ip_is_jemalloc(p)))
+        return ip_realloc_small(p, n);
+    zp_pool_t *pool = ip_pool_of(p);
+    return pool != NULL ? ip_realloc_pool(pool, p, n) : ip_realloc_glibc(p, n);
+}
+
+void *zp_ip_reallocarray(void *p, size_t n, size_t m)
+{
+    size_t t;
+    if (__builtin_mul_overflow(n, m, &t))
+        return zp_ip_enomem();
+    return zp_ip_realloc(p, t);
+}
+
+/* ---- the aligned family, as glibc 2.36 ---- */
+
+/* align: a power of two. */
+static void *ip_aligned(size_t align, size_t n)
+{
+    if (align <= ZP_IP_MIN_ALIGN)
+        return zp_ip_malloc(n);
+    if (n < zp_ip_threshold())
+        return zp_ip_small(n, ip_flags(align, false));
+    return zp_ip_alloc_slow(n, align, false);
+}
+
+/* glibc 2.36's memalign and aligned_alloc: an alignment up to 16 is malloc's; one that is not
+ * a power of two is rounded up to the next; one above SIZE_MAX / 2 + 1 is EINVAL. */
+void *zp_ip_memalign(size_t align, size_t n)
+{
+    if (align <= ZP_IP_MIN_ALIGN)
+        return zp_ip_malloc(n);
+    if (align > SIZE_MAX / 2 + 1) {
+        errno = EINVAL;
+        return NULL;
+    }
+    if (align & (align - 1))
+        align = (size_t)1 << (64 - __builtin_clzl(align));
+    return ip_aligned(align, n);
+}
+
+void *zp_ip_aligned_alloc(size_t align, size_t n)
+{
+    return zp_ip_memalign(align, n);
+}
+
+int zp_ip_posix_memalign(void **out, size_t align, size_t n)
+{
+    if (align % sizeof(void *) != 0 || (align & (align - 1)) != 0 || align == 0)
+        return EINVAL; /* *out and errno untouched */
+    int e = errno;
+    void *p = ip_aligned(align, n);
+    if (p == NULL)
+        return ENOMEM; /* errno is ENOMEM too, as glibc leaves it */
+    errno = e;
+    *out = p;
+    return 0;
+}
+
+void *zp_ip_valloc(size_t n)
+{
+    return ip_aligned((size_t)getpagesize(), n);
+}
+
+void *zp_ip_pvalloc(size_t n)
+{
+    size_t page = (size_t)getpagesize(), r;
+    if (__builtin_add_overflow(n, page - 1, &r))
+        return zp_ip_enomem();
+    return ip_aligned(page, r & ~(page - 1));
+}

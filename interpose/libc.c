@@ -1,0 +1,151 @@
+/* glibc's malloc introspection and tuning calls, answered for the pool plus jemalloc:
+ * mallopt, mallinfo, mallinfo2, malloc_trim, malloc_stats, malloc_info. */
+#include "zp_interpose.h"
+
+#include <limits.h>
+
+#include "zp_fmt.h"
+
+#define ZP_IP_STR2(x) #x
+#define ZP_IP_STR(x) ZP_IP_STR2(x)
+
+/* glibc's tunables (M_ARENA_MAX, M_MMAP_THRESHOLD, ...) mean nothing to jemalloc or the pool;
+ * glibc 2.36 answers 1 even for unknown parameters, and so do we. */
+int zp_ip_mallopt(int param, int value)
+{
+    (void)param;
+    (void)value;
+    return 1;
+}
+
+typedef struct ip_je_totals {
+    size_t allocated, active, mapped, resident;
+} ip_je_totals_t;
+
+static void ip_je_totals(ip_je_totals_t *t)
+{
+    uint64_t epoch = 1;
+    size_t len = sizeof epoch;
+    (void)mallctl("epoch", &epoch, &len, &epoch, sizeof epoch); /* refresh the statistics */
+    static const char *const names[] = {"stats.allocated", "stats.active", "stats.mapped",
+                                        "stats.resident"};
+    size_t *out[] = {&t->allocated, &t->active, &t->mapped, &t->resident};
+    for (int i = 0; i < 4; i++) {
+        len = sizeof(size_t);
+        if (mallctl(names[i], out[i], &len, NULL, 0) != 0)
+            *out[i] = 0;
+    }
+}
+
+static zp_pool_t *ip_pool(zp_stats_t *st)
+{
+    zp_pool_t *pool = atomic_load_explicit(&zp_ip.pool, memory_order_acquire);
+    memset(st, 0, sizeof *st);
+    if (pool != NULL)
+        zp_pool_stats(pool, st);
+    return pool;
+}
+
+/* glibc's meaning, mapped: jemalloc is the "arena" (non-mmapped heap), pool buffers are the
+ * "mmapped chunks" (hblks/hblkhd: live buffers), free pool buffers count as free space. */
+struct mallinfo2 zp_ip_mallinfo2(void)
+{
+    struct mallinfo2 mi;
+    memset(&mi, 0, sizeof mi);
+    ip_je_totals_t je;
+    ip_je_totals(&je);
+    zp_stats_t st;
+    ip_pool(&st);
+    mi.arena = je.mapped;
+    mi.hblks = (size_t)(st.gets - st.puts);
+    mi.hblkhd = (size_t)st.live_bytes;
+    mi.uordblks = je.allocated;
+    mi.fordblks = (je.active - je.allocated) + (size_t)st.pooled_bytes;
+    return mi;
+}
+
+static int ip_clamp(size_t v)
+{
+    return v > INT_MAX ? INT_MAX : (int)v;
+}
+
+struct mallinfo zp_ip_mallinfo(void)
+{
+    struct mallinfo2 m2 = zp_ip_mallinfo2();
+    struct mallinfo mi;
+    memset(&mi, 0, sizeof mi);
+    mi.arena = ip_clamp(m2.arena);
+    mi.hblks = ip_clamp(m2.hblks);
+    mi.hblkhd = ip_clamp(m2.hblkhd);
+    mi.uordblks = ip_clamp(m2.uordblks);
+    mi.fordblks = ip_clamp(m2.fordblks);
+    return mi;
+}
+
+/* Return free memory to the kernel: the pool's free buffers (address space is kept) and
+ * jemalloc's dirty pages in every arena. 1 if anything was released, as glibc. */
+int zp_ip_malloc_trim(size_t pad)
+{
+    (void)pad;
+    int e = errno;
+    zp_pool_t *pool = atomic_load_explicit(&zp_ip.pool, memory_order_acquire);
+    size_t released = pool != NULL ? zp_pool_trim(pool) : 0;
+    ip_je_totals_t before, after;
+    ip_je_totals(&before);
+    (void)mallctl("arena." ZP_IP_STR(MALLCTL_ARENAS_ALL) ".purge", NULL, NULL, NULL, 0);
+    ip_je_totals(&after);
+    errno = e;
+    return released > 0 || after.resident < before.resident;
+}
+
+void zp_ip_malloc_stats(void)
+{
+    zp_ip_stats_write(2, ZP_STATS_TEXT);
+}
+
+/* The XML shape glibc uses, with our numbers; options must be 0. */
+int zp_ip_malloc_info(int options, FILE *fp)
+{
+    if (options != 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    ip_je_totals_t je;
+    ip_je_totals(&je);
+    zp_stats_t st;
+    ip_pool(&st);
+    char text[1024];
+    zp_buf_t b = ZP_BUF_INIT(text);
+    zp_buf_str(&b, "<malloc version=\"zeropool-" ZEROPOOL_VERSION "\">\n<pool>\n");
+    const struct {
+        const char *name;
+        uint64_t v;
+    } rows[] = {
+        {"live", st.live_bytes},         {"pooled", st.pooled_bytes},
+        {"reserved", st.reserved_bytes}, {"pinned", st.pinned_bytes},
+        {"gets", st.gets},               {"puts", st.puts},
+        {"evictions", st.evictions},     {"misuse", st.misuse},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        zp_buf_str(&b, "<total type=\"");
+        zp_buf_str(&b, rows[i].name);
+        zp_buf_str(&b, "\" size=\"");
+        zp_buf_u64(&b, rows[i].v);
+        zp_buf_str(&b, "\"/>\n");
+    }
+    zp_buf_str(&b, "</pool>\n<jemalloc>\n");
+    const struct {
+        const char *name;
+        size_t v;
+    } je_rows[] = {{"allocated", je.allocated}, {"active", je.active},
+                   {"mapped", je.mapped},       {"resident", je.resident}};
+    for (size_t i = 0; i < sizeof je_rows / sizeof je_rows[0]; i++) {
+        zp_buf_str(&b, "<total type=\"");
+        zp_buf_str(&b, je_rows[i].name);
+        zp_buf_str(&b, "\" size=\"");
+        zp_buf_u64(&b, je_rows[i].v);
+        zp_buf_str(&b, "\"/>\n");
+    }
+    zp_buf_str(&b, "</jemalloc>\n</malloc>\n");
+    return fwrite(text, 1, b.len, fp) == b.len ? 0 : -1;
+}
