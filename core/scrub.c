@@ -130,8 +130,9 @@ void zp_scrub(zp_pool_t *pool, zp_slot_t *s, char *from, size_t len, zp_tstats_t
         } else if (s->probe_shift > ZP_PROBE_SHIFT_MIN) {
             s->probe_shift--;
         }
-    } else if (probe_ok && resident > 2 * (size_t)s->touched + 8) {
-        /* The resident set outgrew what one use writes: drop it at the next put. */
+    } else if (probe_ok && !all && resident > 2 * (size_t)s->touched + 8) {
+        /* A partly resident set that outgrew what one use writes: drop it at the next put.
+         * (A fully resident buffer waits for the periodic probe: it is probably dense.) */
         s->puts = (uint16_t)((1u << s->probe_shift) - 1);
     } else if (probe_ok && !(s->flags & ZP_SF_RESIDENT)) {
         s->puts = 0; /* a stable sparse user: mincore alone keeps its cost small */
