@@ -70,7 +70,8 @@ enum {
     ZP_SF_RING = 1 << 5,     /* in its shard's clock ring */
     ZP_SF_EVER = 1 << 6,     /* was handed out at least once (tells double from wild free) */
     ZP_SF_COMMITTED = 1 << 7, /* read-write (guarded spans commit slot by slot) */
-    ZP_SF_PROBED = 1 << 8     /* last scrub dropped the pages: the next one measures density */
+    ZP_SF_PROBED = 1 << 8,    /* last scrub dropped pages: the next one measures density */
+    ZP_SF_SAMPLED = 1 << 9    /* ...only a sample of them (slot->sample), the buffer was dense */
 };
 
 typedef struct zp_slot zp_slot_t;
@@ -81,12 +82,13 @@ struct zp_slot {
     zp_slot_t *rnext, *rprev; /* clock ring */
     zp_span_t *span;
     size_t size;          /* requested size while live */
-    size_t extent;        /* direct slots: bytes committed for this use */
-    uint32_t user_off;    /* user pointer = slot start + user_off (aligned gets) */
+    size_t extent;        /* direct slots: end of this use's bytes, from the slot start */
+    size_t user_off;      /* user pointer = slot start + user_off (aligned gets) */
     uint32_t touched;     /* pages the last probed use wrote */
     uint32_t resident;    /* pages resident at the last scrub */
     uint16_t puts;        /* puts since the last density probe */
     uint8_t probe_shift;  /* probe every 2^probe_shift puts */
+    uint8_t sample;       /* which eighth of a dense buffer the last sample probe dropped */
     uint8_t state;
     uint8_t cls;          /* pool class index */
     uint16_t flags;
@@ -221,6 +223,17 @@ void zp_span_fork_child(void);
 static inline char *zp_slot_base(const zp_slot_t *s)
 {
     return s->span->base + (size_t)(s - s->span->slots) * s->span->stride;
+}
+/* The pages a slot's memory occupies: a pooled slot whole; a direct one from its user pointer
+ * (the alignment pad before it is never committed, locked or charged). */
+static inline char *zp_slot_mem(const zp_slot_t *s, size_t *bytes)
+{
+    if (s->span->direct) {
+        *bytes = s->extent - s->user_off;
+        return s->span->base + s->user_off;
+    }
+    *bytes = s->span->slot_bytes;
+    return zp_slot_base(s);
 }
 bool zp_slot_commit(zp_pool_t *pool, zp_slot_t *s);
 /* scrub.c */

@@ -1,9 +1,11 @@
 /* Memory system calls for the pool, behind the contract stated in platform.h. Every call
  * here may fail (RLIMIT_AS, RLIMIT_MEMLOCK, vm.max_map_count); callers degrade, never crash. */
 #include "platform.h"
+#include "zp_fmt.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -109,8 +111,14 @@ bool zp_os_commit_accounted(void *p, size_t size, bool dontdump)
         return false;
     void *q = mmap(p, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
     if (q == MAP_FAILED) {
-        /* MAP_FIXED replaced nothing on failure; put the reservation back as it was. */
-        mmap(p, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
+        /* A failed MAP_FIXED may have unmapped the range: put the reservation back. If even
+         * that fails, the pool's map would claim a hole that another mapping could take and
+         * free() would misroute its blocks: stop rather than corrupt the program. */
+        if (mmap(p, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE,
+                 -1, 0) == MAP_FAILED) {
+            zp_write_str(2, "zeropool: cannot restore a reserved range after a failed commit\n");
+            abort();
+        }
         zp_os_name(p, size);
         errno = ENOMEM;
         return false;

@@ -356,7 +356,7 @@ static inline unsigned zp_pool_class(const zp_pool_t *pool, size_t size)
 }
 
 /* Hand a slot out: record it live and apply the optional allocation-time checks. */
-static inline void *zp_hand_out(zp_pool_t *pool, zp_slot_t *s, size_t size, uint32_t user_off,
+static inline void *zp_hand_out(zp_pool_t *pool, zp_slot_t *s, size_t size, size_t user_off,
                                 zp_tstats_t *st, unsigned cls)
 {
     s->state = ZP_SLOT_LIVE;
@@ -480,7 +480,7 @@ static ZP_NOINLINE void *zp_get_slow(zp_pool_t *pool, size_t size, size_t align)
     if (tc)
         ZP_STAT_ADD(tc, class_gets[cls], 1);
     uintptr_t base = (uintptr_t)zp_slot_base(s);
-    uint32_t off = align > zp_os_page ? (uint32_t)(((base + align - 1) & ~(uintptr_t)(align - 1)) - base) : 0;
+    size_t off = align > zp_os_page ? ((base + align - 1) & ~(uintptr_t)(align - 1)) - base : 0;
     p = zp_hand_out(pool, s, size, off, st, cls);
 out:
     if (!tc)
@@ -553,8 +553,8 @@ static inline bool zp_slack_dirty(const zp_slot_t *s, const char *p)
  * unless by a wild write; the whole slot is scrubbed after a detected overflow). */
 static inline size_t zp_scrub_len(const zp_slot_t *s)
 {
-    size_t end = ((size_t)s->user_off + s->size + zp_os_page - 1) & ~(zp_os_page - 1);
-    size_t room_end = (size_t)s->user_off + zp_slot_room(s);
+    size_t end = (s->user_off + s->size + zp_os_page - 1) & ~(zp_os_page - 1);
+    size_t room_end = s->user_off + zp_slot_room(s);
     return (end < room_end ? end : room_end) - s->user_off;
 }
 

@@ -6,6 +6,9 @@
  *             │               (untouched pages are already zero: never fault one in to scrub)
  *             └─ every 2^probe_shift puts of a big buffer ── MADV_DONTNEED instead, so the next
  *                put's mincore sees only what that use wrote; dense users back the probe off.
+ *                A fully resident (probably dense) buffer drops only a rotating eighth: if that
+ *                eighth comes back untouched the next put drops the whole buffer, so a dense
+ *                user refaults an eighth per probe while a sparse one is found within two.
  */
 #include "internal.h"
 #include "platform.h"
@@ -14,7 +17,7 @@
 #include <string.h>
 
 #define ZP_PROBE_MIN ((size_t)256 << 10) /* below this a memset is cheaper than any probe */
-#define ZP_PROBE_SHIFT_MIN 3
+#define ZP_PROBE_SHIFT_MIN 3 /* probe as often as every 8 puts */
 #define ZP_PROBE_SHIFT_MAX 12
 #define ZP_VEC 4096 /* pages per mincore call: 16 MiB */
 
@@ -92,17 +95,25 @@ void zp_scrub(zp_pool_t *pool, zp_slot_t *s, char *from, size_t len, zp_tstats_t
     if (probe_ok && ++s->puts >= (1u << s->probe_shift)) {
         /* Density probe: let the kernel zero it; the next put learns what that use wrote. */
         s->puts = 0;
-        char *a = (char *)(((uintptr_t)from + page - 1) & ~(uintptr_t)(page - 1));
-        char *b = (char *)((uintptr_t)(from + len) & ~(uintptr_t)(page - 1));
+        bool sample = (s->flags & ZP_SF_RESIDENT) != 0;
+        char *lo = from, *hi = from + len;
+        if (sample) {
+            s->sample = (uint8_t)((s->sample + 1) & 7);
+            lo = from + s->sample * (len / 8);
+            hi = lo + len / 8;
+        }
+        char *a = (char *)(((uintptr_t)lo + page - 1) & ~(uintptr_t)(page - 1));
+        char *b = (char *)((uintptr_t)hi & ~(uintptr_t)(page - 1));
         if (b > a && zp_os_drop(a, (size_t)(b - a))) {
-            /* The partial pages at either end are zeroed by stores. Count as dropped what was
-             * resident at the last scrub: pages that were never there cost the kernel nothing. */
+            /* The rest is zeroed by stores. Count as dropped what was resident at the last
+             * scrub: pages that were never there cost the kernel nothing. */
             explicit_bzero(from, (size_t)(a - from));
             explicit_bzero(b, (size_t)(from + len - b));
-            size_t was = (size_t)s->resident * page;
+            size_t was = sample ? (size_t)(b - a) : (size_t)s->resident * page;
             ZP_STAT_ADD(st, bytes_dropped, (uint64_t)(was < (size_t)(b - a) ? was : (size_t)(b - a)));
             ZP_STAT_ADD(st, bytes_scrubbed, (uint64_t)(len - (size_t)(b - a)));
-            s->flags = (uint16_t)((s->flags & ~ZP_SF_RESIDENT) | ZP_SF_PROBED);
+            s->flags = (uint16_t)((s->flags & ~(ZP_SF_RESIDENT | ZP_SF_SAMPLED)) | ZP_SF_PROBED |
+                                  (sample ? ZP_SF_SAMPLED : 0));
             return;
         }
     }
@@ -119,7 +130,20 @@ void zp_scrub(zp_pool_t *pool, zp_slot_t *s, char *from, size_t len, zp_tstats_t
     s->resident = (uint32_t)resident;
     if (all)
         s->flags |= ZP_SF_RESIDENT;
-    if (s->flags & ZP_SF_PROBED) {
+    if ((s->flags & ZP_SF_PROBED) && (s->flags & ZP_SF_SAMPLED)) {
+        /* Pages outside the sample stayed resident: what is missing is the sample's unwritten
+         * part. A mostly unwritten sample means a sparse user: drop everything next put. */
+        size_t npages = (len + page - 1) / page, part = (len / 8) / page;
+        size_t in_sample = resident + part > npages ? resident + part - npages : 0;
+        s->flags &= (uint16_t)~(ZP_SF_PROBED | ZP_SF_SAMPLED);
+        if (in_sample * 4 >= part) {
+            if (s->probe_shift < ZP_PROBE_SHIFT_MAX)
+                s->probe_shift++;
+        } else {
+            s->probe_shift = ZP_PROBE_SHIFT_MIN;
+            s->puts = (uint16_t)((1u << s->probe_shift) - 1);
+        }
+    } else if (s->flags & ZP_SF_PROBED) {
         /* What one use wrote, measured: dense buffers probe less often, sparse ones more. */
         size_t npages = (len + page - 1) / page;
         s->flags &= (uint16_t)~ZP_SF_PROBED;
@@ -149,7 +173,7 @@ void zp_slot_release(zp_pool_t *pool, zp_slot_t *s)
     }
     /* The buffer was scrubbed when it was put, so a failed drop still leaves zeros. */
     zp_os_drop(base, bytes);
-    s->flags &= (uint16_t)~(ZP_SF_RESIDENT | ZP_SF_PINNED | ZP_SF_PROBED);
+    s->flags &= (uint16_t)~(ZP_SF_RESIDENT | ZP_SF_PINNED | ZP_SF_PROBED | ZP_SF_SAMPLED);
     s->state = ZP_SLOT_EMPTY;
 }
 
@@ -157,8 +181,9 @@ void zp_slot_pin(zp_pool_t *pool, zp_slot_t *s)
 {
     if (!pool->cfg.pin || (s->flags & ZP_SF_PINNED))
         return;
-    size_t bytes = s->span->direct ? s->extent : s->span->slot_bytes;
-    if (zp_os_lock(zp_slot_base(s), bytes)) {
+    size_t bytes;
+    char *mem = zp_slot_mem(s, &bytes);
+    if (zp_os_lock(mem, bytes)) {
         s->flags |= ZP_SF_PINNED | ZP_SF_RESIDENT;
         atomic_fetch_add(&pool->pinned_bytes, bytes);
         return;

@@ -203,8 +203,15 @@ void *zp_direct_get(zp_pool_t *pool, size_t size, size_t align, zp_slot_t **slot
     if (!sp)
         return NULL;
     zp_slot_t *s = &sp->slots[0];
-    /* Commit only what this use needs, so the guard sits right after it. */
-    if (!zp_os_commit_accounted(sp->base, need, pool->cfg.dontdump)) {
+    uintptr_t start = (uintptr_t)sp->base;
+    uintptr_t user = (start + align - 1) & ~(uintptr_t)(align - 1);
+    s->user_off = user - start;
+    s->extent = need;
+    /* Commit only what this use needs, from the aligned start: the guard sits right after it
+     * and the alignment pad costs nothing. */
+    size_t bytes;
+    char *mem = zp_slot_mem(s, &bytes);
+    if (!zp_os_commit_accounted(mem, bytes, pool->cfg.dontdump)) {
         pthread_mutex_lock(&pool->lock);
         sp->next = pool->direct_free;
         pool->direct_free = sp;
@@ -213,10 +220,6 @@ void *zp_direct_get(zp_pool_t *pool, size_t size, size_t align, zp_slot_t **slot
         return NULL;
     }
     s->flags = ZP_SF_COMMITTED;
-    s->extent = need;
-    uintptr_t start = (uintptr_t)sp->base;
-    uintptr_t user = (start + align - 1) & ~(uintptr_t)(align - 1);
-    s->user_off = (uint32_t)(user - start);
     *slot_out = s;
     return (void *)user;
 }
@@ -225,11 +228,13 @@ void *zp_direct_get(zp_pool_t *pool, size_t size, size_t align, zp_slot_t **slot
 void zp_direct_put(zp_pool_t *pool, zp_slot_t *s)
 {
     zp_span_t *sp = s->span;
+    size_t bytes;
+    char *mem = zp_slot_mem(s, &bytes);
     if (s->flags & ZP_SF_PINNED) {
-        zp_os_unlock(sp->base, s->extent);
-        atomic_fetch_sub(&pool->pinned_bytes, s->extent);
+        zp_os_unlock(mem, bytes);
+        atomic_fetch_sub(&pool->pinned_bytes, bytes);
     }
-    zp_os_uncommit(sp->base, s->extent);
+    zp_os_uncommit(mem, bytes);
     s->flags = ZP_SF_EVER;
     s->state = ZP_SLOT_EMPTY;
     pthread_mutex_lock(&pool->lock);
