@@ -74,7 +74,9 @@ static bool zp_prefix(const char *s, const char *prefix)
 
 static char zp_lower(char c)
 {
-    return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+    if (c >= 'A' && c <= 'Z')
+        return (char)(c - 'A' + 'a');
+    return c;
 }
 
 /* Case-insensitive: s[0..n) equals the NUL-terminated word w. */
@@ -269,7 +271,10 @@ static void zp_buf_value(zp_buf_t *b, const char *s, size_t n)
 {
     for (size_t i = 0; i < n && i < ZP_MSG_VALUE_MAX; i++) {
         unsigned char c = (unsigned char)s[i];
-        zp_buf_chr(b, (c < 0x20 || c == 0x7f) ? '?' : (char)c);
+        char shown = (char)c;
+        if (c < 0x20 || c == 0x7f)
+            shown = '?';
+        zp_buf_chr(b, shown);
     }
     if (n > ZP_MSG_VALUE_MAX)
         zp_buf_str(b, "...");
@@ -460,7 +465,12 @@ static int zp_set(zp_options_t *o, const zp_autoconf_t *ac, const char *name, si
     const zp_opt_desc_t *d = &zp_opt_table[id];
     zp_trim(&value, &value_len);
     if (d->type == ZP_OPT_T_PATH) {
-        if (value_len >= ZP_PATH_MAX) {
+        /* A NUL inside the value (possible only through zp_option_set's explicit length)
+         * would cut the path short of what was asked for: refuse it like an overlong one. */
+        bool has_nul = false;
+        for (size_t i = 0; i < value_len && !has_nul; i++)
+            has_nul = value[i] == '\0';
+        if (value_len >= ZP_PATH_MAX || has_nul) {
             zp_report_invalid(o, id, value, value_len, src);
             o->problems++;
             return -1;

@@ -24,7 +24,7 @@ static void default_text(int id, char *buf, size_t len)
 {
     const zp_opt_desc_t *d = &zp_opt_table[id];
     if (d->def == ZP_AUTO) {
-        snprintf(buf, len, "auto");
+        (void)snprintf(buf, len, "auto");
         return;
     }
     zp_autoconf_t ac;
@@ -32,7 +32,7 @@ static void default_text(int id, char *buf, size_t len)
     zp_autoconf_compute(1, 0, &ac);
     zp_options_defaults(&o, &ac);
     if (zp_option_format(&o, (zp_opt_id_t)id, buf, len) == 0)
-        snprintf(buf, len, "unset");
+        (void)snprintf(buf, len, "unset");
 }
 
 static void size_text(uint64_t v, char *buf, size_t len)
@@ -43,7 +43,7 @@ static void size_text(uint64_t v, char *buf, size_t len)
         v >>= 10;
         u++;
     }
-    snprintf(buf, len, "%llu%s", (unsigned long long)v, units[u]);
+    (void)snprintf(buf, len, "%llu%s", (unsigned long long)v, units[u]);
 }
 
 /* "64K": the spelling a user would type, as the error messages show it. */
@@ -62,16 +62,16 @@ static void range_text(const zp_opt_desc_t *d, char *buf, size_t len)
     case ZP_OPT_T_SIZE:
         short_size(d->lo, lo, sizeof lo);
         short_size(d->hi, hi, sizeof hi);
-        snprintf(buf, len, "%s to %s%s", lo, hi, d->def == ZP_AUTO ? ", or auto" : "");
+        (void)snprintf(buf, len, "%s to %s%s", lo, hi, d->def == ZP_AUTO ? ", or auto" : "");
         break;
     case ZP_OPT_T_UINT:
     case ZP_OPT_T_POW2:
-        snprintf(buf, len, "%llu to %llu%s%s", (unsigned long long)d->lo,
-                 (unsigned long long)d->hi, d->type == ZP_OPT_T_POW2 ? ", power of two" : "",
-                 d->def == ZP_AUTO ? ", or auto" : "");
+        (void)snprintf(buf, len, "%llu to %llu%s%s", (unsigned long long)d->lo,
+                       (unsigned long long)d->hi, d->type == ZP_OPT_T_POW2 ? ", power of two" : "",
+                       d->def == ZP_AUTO ? ", or auto" : "");
         break;
     case ZP_OPT_T_BOOL:
-        snprintf(buf, len, "1/true/yes/on, 0/false/no/off");
+        (void)snprintf(buf, len, "1/true/yes/on, 0/false/no/off");
         break;
     case ZP_OPT_T_ENUM: {
         size_t n = 0;
@@ -87,7 +87,7 @@ static void range_text(const zp_opt_desc_t *d, char *buf, size_t len)
         break;
     }
     default:
-        snprintf(buf, len, "file path, at most %d bytes", ZP_PATH_MAX - 1);
+        (void)snprintf(buf, len, "file path, at most %d bytes", ZP_PATH_MAX - 1);
         break;
     }
 }
@@ -97,7 +97,7 @@ static void md_cell(const char *s)
 {
     for (; *s; s++) {
         if (*s == '|')
-            fputs("\\|", stdout);
+            (void)fputs("\\|", stdout);
         else
             putchar(*s);
     }
@@ -114,7 +114,7 @@ static void markdown_options(void)
         range_text(d, range, sizeof range);
         printf("| `ZEROPOOL_%s` | %s | `%s` | ", d->name, type_name(d->type), def);
         md_cell(range);
-        fputs(" | ", stdout);
+        (void)fputs(" | ", stdout);
         md_cell(d->help);
         puts(" |");
     }
@@ -151,12 +151,12 @@ static void markdown_scaling(void)
 static void roff_text(const char *s)
 {
     if (*s == '.' || *s == '\'')
-        fputs("\\&", stdout);
+        (void)fputs("\\&", stdout);
     for (; *s; s++) {
         if (*s == '\\')
-            fputs("\\e", stdout);
+            (void)fputs("\\e", stdout);
         else if (*s == '-')
-            fputs("\\-", stdout);
+            (void)fputs("\\-", stdout);
         else
             putchar(*s);
     }
@@ -171,9 +171,9 @@ static void man_options(void)
         range_text(d, range, sizeof range);
         printf(".TP\n.BI ZEROPOOL_%s= \"%s\"\n", d->name, type_name(d->type));
         roff_text(d->help);
-        fputs(".\nDefault: ", stdout);
+        (void)fputs(".\nDefault: ", stdout);
         roff_text(def);
-        fputs("; accepted: ", stdout);
+        (void)fputs("; accepted: ", stdout);
         roff_text(range);
         puts(".");
     }
@@ -187,7 +187,7 @@ static void show(void)
     zp_options_t o;
     zp_autoconf_t ac;
     zp_options_load(&o, NULL);
-    fflush(stderr);
+    (void)fflush(stderr);
     zp_options_dump(&o, 1);
     zp_autoconf_detect(&ac);
     char pool[32], tls[32];
@@ -215,26 +215,38 @@ static void show(void)
         printf("%u problem%s reported above\n", o.problems, o.problems == 1 ? "" : "s");
 }
 
+/* Output errors are checked once, here, rather than after every printf: a README table cut
+ * short by a full disk must fail the command, not produce a truncated file. */
+static int finish(void)
+{
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        (void)fprintf(stderr, "zeropool-config: cannot write the output\n");
+        return 1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 1) {
         show();
-        return 0;
+        return finish();
     }
     if (argc == 2 && strcmp(argv[1], "--markdown-options") == 0) {
         markdown_options();
-        return 0;
+        return finish();
     }
     if (argc == 2 && strcmp(argv[1], "--markdown-scaling") == 0) {
         markdown_scaling();
-        return 0;
+        return finish();
     }
     if (argc == 2 && strcmp(argv[1], "--man-options") == 0) {
         man_options();
-        return 0;
+        return finish();
     }
-    fprintf(stderr, "usage: %s [--markdown-options | --markdown-scaling | --man-options]\n"
-                    "  with no argument: the effective ZEROPOOL_* settings and auto-configuration\n",
-            argv[0]);
+    (void)fprintf(stderr, "usage: %s [--markdown-options | --markdown-scaling | --man-options]\n"
+                          "  with no argument: the effective ZEROPOOL_* settings and "
+                          "auto-configuration\n",
+                  argv[0]);
     return 2;
 }
