@@ -7,6 +7,7 @@
 #include <gnu/lib-names.h>
 #include <unistd.h>
 
+#include "backtrace.h"
 #include "zp_config_map.h"
 #include "zp_fmt.h"
 
@@ -124,6 +125,7 @@ ZP_IP_NOINLINE zp_pool_t *zp_ip_pool_get(void)
         return NULL;
     }
     zp_pool_set_misuse_handler(pool, zp_ip_report_misuse, NULL);
+    zp_ip_segv_install(); /* before the pool is published: no guard page exists yet */
     atomic_store_explicit(&zp_ip.pool, pool, memory_order_release);
     atomic_store(&zp_ip.pool_state, ZP_IP_POOL_UP);
     errno = e;
@@ -150,8 +152,11 @@ static void *ip_large(size_t n, size_t align, bool zero)
         int e = errno;
         void *p = align > (size_t)getpagesize() ? zp_get_aligned(pool, n, align) : zp_get(pool, n);
         errno = e;
-        if (p != NULL)
+        if (p != NULL) {
+            if (ZP_IP_UNLIKELY(zp_ip.opts.trace_alloc))
+                zp_bt_note_alloc(p);
             return p; /* zeroed: no memset for calloc */
+        }
     }
     /* The pool is off, being created, or out of address space: jemalloc serves it. */
     return zp_ip_small(n, ip_flags(align, zero));
@@ -164,7 +169,8 @@ ZP_IP_NOINLINE void *zp_ip_alloc_slow(size_t n, size_t align, bool zero)
         zp_ip_init();
         t = zp_ip_threshold();
     }
-    if (t == 0 || n < t) /* t == 0: the options are being loaded */
+    /* t == 0: the options are being loaded; reporting: libunwind asks during a misuse report */
+    if (t == 0 || n < t || ZP_IP_UNLIKELY(zp_ip_reporting))
         return zp_ip_small(n, ip_flags(align, zero));
     return ip_large(n, align, zero);
 }
@@ -244,15 +250,26 @@ static size_t ip_min(size_t a, size_t b)
     return a < b ? a : b;
 }
 
-/* realloc of a pointer into the pool that is not a live buffer: report it; if the report
- * returns (ZEROPOOL_ON_ERROR=report), fail the call and touch nothing. */
+/* realloc of a pointer into the pool that is not a live buffer (freed, interior, never handed
+ * out): report it; if the report returns (ZEROPOOL_ON_ERROR=report), fail the call and touch
+ * nothing. */
 static void *ip_realloc_misuse(zp_pool_t *pool, void *p)
 {
-    size_t size = 0;
-    zp_misuse_t kind = zp_check(pool, p, &size);
-    zp_ip_report_misuse(NULL, kind != ZP_MISUSE_NONE ? kind : ZP_MISUSE_INVALID_FREE, p, size);
+    zp_ip_report_realloc(pool, p);
     errno = EINVAL;
     return NULL;
+}
+
+/* The slot past the old size must still be zero before it is resized in place: zp_put checks
+ * the same bytes, and an in-place resize would otherwise hide an overflow (growing) or leave it
+ * in the slot past the part a later free scrubs (shrinking). */
+static bool ip_slack_clean(const char *p, size_t old, size_t cap)
+{
+    size_t n = cap - old < 64 ? cap - old : 64;
+    unsigned char acc = 0;
+    for (size_t i = 0; i < n; i++)
+        acc |= (unsigned char)p[old + i];
+    return acc == 0;
 }
 
 static void *ip_realloc_pool(zp_pool_t *pool, void *p, size_t n)
@@ -263,16 +280,17 @@ static void *ip_realloc_pool(zp_pool_t *pool, void *p, size_t n)
     size_t cap = zp_capacity(pool, p);
     /* In place when the slot fits and the request still uses at least half of it; a large
      * shrink moves to a smaller buffer so that the slot's memory returns to the pool. */
-    if (n >= zp_ip_threshold() && n <= cap && n >= cap / 2 && zp_resize(pool, p, n))
+    bool clean = ip_slack_clean(p, old, cap);
+    if (clean && n >= zp_ip_threshold() && n <= cap && n >= cap / 2 && zp_resize(pool, p, n))
         return p;
     void *q = zp_ip_malloc(n);
     if (q == NULL) {
-        if (n <= cap && zp_resize(pool, p, n)) /* a shrink always fits: never fail it */
+        if (clean && n <= cap && zp_resize(pool, p, n)) /* a shrink always fits: never fail it */
             return p;
         return NULL;
     }
     memcpy(q, p, ip_min(old, n));
-    zp_put(pool, p);
+    zp_put(pool, p); /* reports an overflow into the slack */
     return q;
 }
 
@@ -286,6 +304,8 @@ static void *ip_realloc_small(void *p, size_t n)
         void *q = pool != NULL ? zp_get(pool, n) : NULL;
         errno = e;
         if (q != NULL) {
+            if (ZP_IP_UNLIKELY(zp_ip.opts.trace_alloc))
+                zp_bt_note_alloc(q);
             memcpy(q, p, ip_min(old, n));
             zp_ip_small_free(p);
             return q;

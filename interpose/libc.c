@@ -18,11 +18,7 @@ int zp_ip_mallopt(int param, int value)
     return 1;
 }
 
-typedef struct ip_je_totals {
-    size_t allocated, active, mapped, resident;
-} ip_je_totals_t;
-
-static void ip_je_totals(ip_je_totals_t *t)
+void zp_ip_je_totals(zp_ip_je_totals_t *t)
 {
     uint64_t epoch = 1;
     size_t len = sizeof epoch;
@@ -52,8 +48,8 @@ struct mallinfo2 zp_ip_mallinfo2(void)
 {
     struct mallinfo2 mi;
     memset(&mi, 0, sizeof mi);
-    ip_je_totals_t je;
-    ip_je_totals(&je);
+    zp_ip_je_totals_t je;
+    zp_ip_je_totals(&je);
     zp_stats_t st;
     ip_pool(&st);
     mi.arena = je.mapped;
@@ -90,62 +86,26 @@ int zp_ip_malloc_trim(size_t pad)
     int e = errno;
     zp_pool_t *pool = atomic_load_explicit(&zp_ip.pool, memory_order_acquire);
     size_t released = pool != NULL ? zp_pool_trim(pool) : 0;
-    ip_je_totals_t before, after;
-    ip_je_totals(&before);
+    zp_ip_je_totals_t before, after;
+    zp_ip_je_totals(&before);
     (void)mallctl("arena." ZP_IP_STR(MALLCTL_ARENAS_ALL) ".purge", NULL, NULL, NULL, 0);
-    ip_je_totals(&after);
+    zp_ip_je_totals(&after);
     errno = e;
     return released > 0 || after.resident < before.resident;
 }
 
+/* The table of ZEROPOOL_STATS=1, on stderr as glibc's. */
 void zp_ip_malloc_stats(void)
 {
     zp_ip_stats_write(2, ZP_STATS_TEXT);
 }
 
-/* The XML shape glibc uses, with our numbers; options must be 0. */
+/* glibc's XML shape with our numbers (the same writer as ZEROPOOL_STATS); options must be 0. */
 int zp_ip_malloc_info(int options, FILE *fp)
 {
     if (options != 0) {
         errno = EINVAL;
         return -1;
     }
-    ip_je_totals_t je;
-    ip_je_totals(&je);
-    zp_stats_t st;
-    ip_pool(&st);
-    char text[1024];
-    zp_buf_t b = ZP_BUF_INIT(text);
-    zp_buf_str(&b, "<malloc version=\"zeropool-" ZEROPOOL_VERSION "\">\n<pool>\n");
-    const struct {
-        const char *name;
-        uint64_t v;
-    } rows[] = {
-        {"live", st.live_bytes},         {"pooled", st.pooled_bytes},
-        {"reserved", st.reserved_bytes}, {"pinned", st.pinned_bytes},
-        {"gets", st.gets},               {"puts", st.puts},
-        {"evictions", st.evictions},     {"misuse", st.misuse},
-    };
-    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
-        zp_buf_str(&b, "<total type=\"");
-        zp_buf_str(&b, rows[i].name);
-        zp_buf_str(&b, "\" size=\"");
-        zp_buf_u64(&b, rows[i].v);
-        zp_buf_str(&b, "\"/>\n");
-    }
-    zp_buf_str(&b, "</pool>\n<jemalloc>\n");
-    const struct {
-        const char *name;
-        size_t v;
-    } je_rows[] = {{"allocated", je.allocated}, {"active", je.active},
-                   {"mapped", je.mapped},       {"resident", je.resident}};
-    for (size_t i = 0; i < sizeof je_rows / sizeof je_rows[0]; i++) {
-        zp_buf_str(&b, "<total type=\"");
-        zp_buf_str(&b, je_rows[i].name);
-        zp_buf_str(&b, "\" size=\"");
-        zp_buf_u64(&b, je_rows[i].v);
-        zp_buf_str(&b, "\"/>\n");
-    }
-    zp_buf_str(&b, "</jemalloc>\n</malloc>\n");
-    return fwrite(text, 1, b.len, fp) == b.len ? 0 : -1;
+    return zp_ip_stats_write_file(fp);
 }

@@ -79,10 +79,63 @@ int zp_ip_malloc_info(int options, FILE *fp);
 struct mallinfo2 zp_ip_mallinfo2(void);
 struct mallinfo zp_ip_mallinfo(void);
 
-/* ---- misuse reports (report.c) and statistics (stats.c) ---- */
+/* ---- misuse reports (report.c, segv.c) ----
+ * Every kind the interposer reports, counted for the statistics: id, JSON key, report wording.
+ * The first line of a report names the kind, the address and the buffer's size. */
+#define ZP_IP_MISUSE(X)                                                              \
+    X(DOUBLE_FREE, double_free, "double free")                                       \
+    X(INVALID_FREE, invalid_free, "invalid free")                                    \
+    X(WILD_FREE, wild_free, "wild free")                                             \
+    X(OVERFLOW, overflow, "overflow")                                                \
+    X(NOT_ZERO, not_zero, "non-zero buffer")                                         \
+    X(REALLOC_FREED, realloc_freed, "realloc of freed buffer")                       \
+    X(INVALID_REALLOC, invalid_realloc, "invalid realloc")                           \
+    X(WILD_REALLOC, wild_realloc, "wild realloc")                                    \
+    X(GUARD_OVERFLOW, guard_overflow, "overflow into guard page")                    \
+    X(USE_AFTER_FREE, use_after_free, "use after free")                              \
+    X(INVALID_ACCESS, invalid_access, "invalid access")
+typedef enum {
+#define ZP_IP_M_ENUM(id, key, text) ZP_IP_M_##id,
+    ZP_IP_MISUSE(ZP_IP_M_ENUM)
+#undef ZP_IP_M_ENUM
+    ZP_IP_M_COUNT
+} zp_ip_misuse_t;
+extern _Atomic uint64_t zp_ip_misuse_counts[ZP_IP_M_COUNT];
+extern const char *const zp_ip_misuse_keys[ZP_IP_M_COUNT];
+
+/* Set while this thread writes a report: its allocations go straight to jemalloc and a
+ * nested report is suppressed (libunwind's symbol lookup mallocs a little). */
+extern __thread int zp_ip_reporting;
+
 void zp_ip_report_misuse(void *ctx, zp_misuse_t kind, const void *addr, size_t buf_size);
+/* realloc of a pointer into the pool that is not a live buffer. */
+void zp_ip_report_realloc(zp_pool_t *pool, const void *addr);
+/* A SIGSEGV at addr in the pool's address space (segv.c calls it; async-signal-safe). */
+void zp_ip_report_fault(zp_pool_t *pool, const void *addr, void *uc);
+/* Install the SIGSEGV reporter (once, at pool creation), chaining to the previous handler. */
+void zp_ip_segv_install(void);
+
+/* ---- statistics (stats.c) ---- */
 void zp_ip_stats_write(int fd, int format);
+int zp_ip_stats_write_file(FILE *fp); /* malloc_info's XML; 0 or -1 */
 void zp_ip_stats_at_exit(void);
+
+typedef struct zp_ip_je_totals {
+    size_t allocated, active, mapped, resident;
+} zp_ip_je_totals_t;
+void zp_ip_je_totals(zp_ip_je_totals_t *t); /* libc.c */
+
+/* Small-block counters: per thread, no atomics on the free path, summed on demand. A thread
+ * registers at its first small free (state 1); at its exit the counts move to a global sum
+ * and later frees of that thread add there (state 2). */
+typedef struct zp_ip_tcount {
+    uint64_t small_frees;
+    uint64_t small_scrubbed; /* bytes */
+    int state;               /* 0 new, 1 registered, 2 global sums, 3 registering */
+    struct zp_ip_tcount *next, *prev;
+} zp_ip_tcount_t;
+extern __thread zp_ip_tcount_t zp_ip_tcount;
+void zp_ip_count_slow(size_t scrubbed);
 
 /* ---- fast paths ---- */
 ZP_IP_INLINE size_t zp_ip_threshold(void)
@@ -124,9 +177,20 @@ ZP_IP_INLINE bool zp_ip_is_jemalloc(const void *p)
 
 ZP_IP_INLINE void zp_ip_small_free(void *p)
 {
-    if (atomic_load_explicit(&zp_ip.scrub_small, memory_order_relaxed))
-        explicit_bzero(p, sallocx(p, 0));
+    size_t n = 0;
+    if (atomic_load_explicit(&zp_ip.scrub_small, memory_order_relaxed)) {
+        n = sallocx(p, 0);
+        explicit_bzero(p, n);
+    }
     dallocx(p, 0);
+    zp_ip_tcount_t *t = &zp_ip_tcount;
+    if (ZP_IP_UNLIKELY(t->state != 1)) {
+        zp_ip_count_slow(n);
+        return;
+    }
+    /* Only this thread writes them; relaxed stores because the statistics read them. */
+    __atomic_store_n(&t->small_frees, t->small_frees + 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&t->small_scrubbed, t->small_scrubbed + n, __ATOMIC_RELAXED);
 }
 
 ZP_IP_INLINE void *zp_ip_malloc(size_t n)
