@@ -247,6 +247,16 @@ ZP_API zp_misuse_t zp_check(zp_pool_t *pool, const void *buf, size_t *buf_size)
     return l.err;
 }
 
+ZP_API zp_misuse_t zp_find(zp_pool_t *pool, const void *addr, void **start, size_t *size)
+{
+    zp_loc_t l = zp_locate(pool, addr);
+    if (!l.slot || (l.slot->state != ZP_SLOT_LIVE && !(l.slot->flags & ZP_SF_EVER)))
+        return ZP_MISUSE_WILD_FREE;
+    *start = l.start;
+    *size = l.size;
+    return l.slot->state == ZP_SLOT_LIVE ? ZP_MISUSE_NONE : ZP_MISUSE_DOUBLE_FREE;
+}
+
 ZP_API size_t zp_usable_size(zp_pool_t *pool, const void *buf)
 {
     zp_loc_t l = zp_locate(pool, buf);

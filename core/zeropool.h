@@ -106,6 +106,12 @@ const char *zp_misuse_name(zp_misuse_t kind);
  * buffer of this pool. *buf_size receives the buffer's usable size (or the slot's size). */
 zp_misuse_t zp_check(zp_pool_t *pool, const void *buf, size_t *buf_size);
 
+/* Which buffer holds addr (anywhere in its slot, guard page included), in O(1):
+ * ZP_MISUSE_NONE for a live buffer, ZP_MISUSE_DOUBLE_FREE for one that was handed out and
+ * freed, ZP_MISUSE_WILD_FREE otherwise. *start and *size receive the buffer's start and its
+ * usable size (freed: the slot's size). Reads only metadata: safe in a signal handler. */
+zp_misuse_t zp_find(zp_pool_t *pool, const void *addr, void **start, size_t *size);
+
 /* Called on misuse with the kind, the address given and the buffer's size. The default handler
  * writes one line to stderr and aborts. If the handler returns, the operation is ignored and
  * the pool stays consistent (an overflowing buffer is scrubbed and taken back). */

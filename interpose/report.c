@@ -27,11 +27,7 @@ static const char *const ip_misuse_text[ZP_IP_M_COUNT] = {
 
 __thread int zp_ip_reporting;
 
-/* ---- where an address lies ----
- * Buffers start on a page boundary, so from an address inside a slot (or in its guard page,
- * which belongs to the same slot) the start is found by stepping down a page at a time until
- * zp_check says "live buffer" (NONE) or "start of a free one" (DOUBLE_FREE). Each step is an
- * O(1) lookup that reads only metadata; never more steps than the buffer has pages. */
+/* ---- where an address lies: zp_find, one O(1) metadata lookup ---- */
 enum { IP_AT_NOTHING, IP_AT_LIVE, IP_AT_FREED };
 
 typedef struct ip_where {
@@ -43,23 +39,11 @@ typedef struct ip_where {
 static ip_where_t ip_find(zp_pool_t *pool, uintptr_t a)
 {
     ip_where_t w = {IP_AT_NOTHING, 0, 0};
-    uintptr_t page = (uintptr_t)getpagesize();
-    uintptr_t b = a;
-    for (unsigned long steps = 0; steps < (1ul << 22); steps++) {
-        size_t size = 0;
-        zp_misuse_t k = zp_check(pool, (const void *)b, &size);
-        if (k == ZP_MISUSE_NONE || k == ZP_MISUSE_DOUBLE_FREE) {
-            w.what = k == ZP_MISUSE_NONE ? IP_AT_LIVE : IP_AT_FREED;
-            w.start = b;
-            w.size = size;
-            return w;
-        }
-        if (k != ZP_MISUSE_INVALID_FREE)
-            return w;
-        uintptr_t down = (b & ~(page - 1)) == b ? b - page : b & ~(page - 1);
-        if (down > b)
-            return w;
-        b = down;
+    void *start = NULL;
+    zp_misuse_t k = zp_find(pool, (const void *)a, &start, &w.size);
+    if (k == ZP_MISUSE_NONE || k == ZP_MISUSE_DOUBLE_FREE) {
+        w.what = k == ZP_MISUSE_NONE ? IP_AT_LIVE : IP_AT_FREED;
+        w.start = (uintptr_t)start;
     }
     return w;
 }
