@@ -77,13 +77,16 @@ static char *zp_space_take(zp_pool_t *pool, size_t bytes)
     return p;
 }
 
-/* Guards split one VMA per slot; past half of vm.max_map_count new spans go unguarded. */
+/* A guarded slot is a read-write VMA between two PROT_NONE ones: about two mappings each.
+ * Past a quarter of vm.max_map_count in guarded slots (half the mappings), new slots are
+ * carved from unguarded spans, one mapping for the whole span. */
+static unsigned long zp_guard_limit;
+
 static bool zp_guards_affordable(zp_pool_t *pool)
 {
-    static unsigned long limit;
-    if (!limit)
-        limit = zp_os_max_map_count() / 2;
-    return atomic_load(&pool->committed_regions) < limit;
+    if (!zp_guard_limit)
+        zp_guard_limit = zp_os_max_map_count() / 4;
+    return atomic_load(&pool->committed_regions) < zp_guard_limit;
 }
 
 static zp_span_t *zp_span_new(zp_pool_t *pool, size_t slot_bytes, unsigned nslots_hint,
@@ -149,10 +152,13 @@ bool zp_slot_commit(zp_pool_t *pool, zp_slot_t *s)
     return true;
 }
 
-/* A never-used slot of class cls (pool lock held). Its memory is untouched, hence zero. */
-zp_slot_t *zp_span_carve(zp_pool_t *pool, unsigned cls)
+/* One never-used slot from *spp, or from a new span when it is full or when it is guarded
+ * and guards are no longer affordable. */
+static zp_slot_t *zp_span_carve_from(zp_pool_t *pool, unsigned cls, zp_span_t **spp)
 {
-    zp_span_t *sp = pool->cur_span[cls];
+    zp_span_t *sp = *spp;
+    if (sp && sp->guarded && !zp_guards_affordable(pool))
+        sp = NULL;
     if (!sp || sp->carved == sp->nslots) {
         /* Spans of a class start small and double, up to ZP_SPAN_TARGET of address space. */
         size_t cb = pool->class_size[cls];
@@ -163,6 +169,7 @@ zp_slot_t *zp_span_carve(zp_pool_t *pool, unsigned cls)
             hint = 1;
         bool guarded = pool->cfg.guard_pages && zp_guards_affordable(pool);
         sp = zp_span_new(pool, cb, (unsigned)hint, guarded, false);
+        *spp = sp;
         if (!sp)
             return NULL;
         pool->cur_span[cls] = sp;
@@ -173,6 +180,21 @@ zp_slot_t *zp_span_carve(zp_pool_t *pool, unsigned cls)
     sp->carved++;
     s->cls = (uint8_t)cls;
     return s;
+}
+
+/* A never-used slot of class cls (pool lock held). Its memory is untouched, hence zero. */
+zp_slot_t *zp_span_carve(zp_pool_t *pool, unsigned cls)
+{
+    zp_span_t *sp = pool->cur_span[cls];
+    for (int attempt = 0; attempt < 2; attempt++) {
+        zp_slot_t *s = zp_span_carve_from(pool, cls, &sp);
+        if (s || !sp || !sp->guarded || errno != ENOMEM)
+            return s;
+        /* mprotect failed for want of mappings: degrade to unguarded spans, do not fail. */
+        atomic_store(&pool->committed_regions, zp_guard_limit);
+        sp = NULL;
+    }
+    return NULL;
 }
 
 /* A direct mapping for a request above max_pooled_size: reuse a released one that is big
