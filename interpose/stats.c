@@ -237,13 +237,15 @@ static int em_end(em_t *e)
     return e->failed ? -1 : 0;
 }
 
-static void em_obj_begin(em_t *e, const char *key, const char *title)
+/* Opens an object ('{') or an array ('['): a JSON key and bracket, an XML tag, or a table
+ * title line. */
+static void em_open(em_t *e, const char *key, const char *title, char bracket)
 {
     em_room(e);
     switch (e->mode) {
     case EM_JSON:
         em_json_key(e, key);
-        zp_buf_chr(&e->b, '{');
+        zp_buf_chr(&e->b, bracket);
         e->first = true;
         break;
     case EM_XML:
@@ -257,6 +259,11 @@ static void em_obj_begin(em_t *e, const char *key, const char *title)
         zp_buf_str(&e->b, ":\n");
         break;
     }
+}
+
+static void em_obj_begin(em_t *e, const char *key, const char *title)
+{
+    em_open(e, key, title, '{');
     e->obj_key[e->depth & 7] = key;
     e->depth++;
 }
@@ -348,32 +355,17 @@ static void em_bool(em_t *e, const char *key, bool v)
 static void em_arr_begin(em_t *e, const char *key, const char *title, const char *const *cols,
                          int ncols)
 {
-    em_room(e);
     e->arr_key = key;
-    switch (e->mode) {
-    case EM_JSON:
-        em_json_key(e, key);
-        zp_buf_chr(&e->b, '[');
-        e->first = true;
-        break;
-    case EM_XML:
-        zp_buf_chr(&e->b, '<');
-        zp_buf_str(&e->b, key);
-        zp_buf_str(&e->b, ">\n");
-        break;
-    case EM_TABLE:
-        em_indent(e);
-        zp_buf_str(&e->b, title);
-        zp_buf_str(&e->b, ":\n");
-        em_indent(e);
-        for (int i = 0; i < ncols; i++) {
-            for (size_t k = strlen(cols[i]); k < EM_COL; k++)
-                zp_buf_chr(&e->b, ' ');
-            zp_buf_str(&e->b, cols[i]);
-        }
-        zp_buf_chr(&e->b, '\n');
-        break;
+    em_open(e, key, title, '[');
+    if (e->mode != EM_TABLE)
+        return;
+    em_indent(e);
+    for (int i = 0; i < ncols; i++) {
+        for (size_t k = strlen(cols[i]); k < EM_COL; k++)
+            zp_buf_chr(&e->b, ' ');
+        zp_buf_str(&e->b, cols[i]);
     }
+    zp_buf_chr(&e->b, '\n');
 }
 
 static void em_arr_end(em_t *e)
