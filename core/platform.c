@@ -210,3 +210,12 @@ unsigned long zp_os_max_map_count(void)
         v = v * 10 + (unsigned long)(buf[i] - '0');
     return v ? v : 65530;
 }
+
+bool zp_os_can_commit(size_t size)
+{
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return false;
+    munmap(p, size);
+    return true;
+}

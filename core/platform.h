@@ -35,6 +35,10 @@ bool zp_os_resident(void *p, size_t size, unsigned char *vec);
 void *zp_os_meta_alloc(size_t size);
 void zp_os_meta_free(void *p, size_t size);
 
+/* Would the kernel's overcommit accounting let a private writable mapping of size bytes be
+ * made now? (An impossible size fails here as it does for glibc's malloc.) */
+bool zp_os_can_commit(size_t size);
+
 /* Does MADV_DONTNEED really zero private anonymous pages here? Checked once at start-up. */
 bool zp_os_drop_zeroes(void);
 /* vm.max_map_count, or 65530 if it cannot be read. */

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "backtrace.h"
+#include "platform.h"
 #include "zp_config_map.h"
 #include "zp_fmt.h"
 
@@ -22,26 +23,12 @@ zp_ip_state_t zp_ip = {.scrub_small = true, .brk_lo = UINTPTR_MAX};
  * this thread's own recursive ones, goes to jemalloc: threshold stays 0 and the state is not
  * READY. The pool itself is created at the first large request (zp_ip_pool_get). */
 
-/* jemalloc must never take memory from the program break: the break is how free recognises
- * glibc's blocks. "secondary" (its default) would only use it when mmap fails. */
-static void ip_jemalloc_no_dss(void)
-{
-    const char *off = "disabled";
-    (void)mallctl("arena." ZP_IP_STR(MALLCTL_ARENAS_ALL) ".dss", NULL, NULL, &off, sizeof off);
-    unsigned n = 0;
-    size_t len = sizeof n;
-    if (mallctl("arenas.narenas", &n, &len, NULL, 0) != 0)
-        return;
-    for (unsigned i = 0; i < n; i++) {
-        char name[32];
-        zp_buf_t b = ZP_BUF_INIT(name);
-        zp_buf_str(&b, "arena.");
-        zp_buf_u64(&b, i);
-        zp_buf_str(&b, ".dss");
-        zp_buf_chr(&b, '\0');
-        (void)mallctl(name, NULL, NULL, &off, sizeof off); /* EFAULT: arena not created yet */
-    }
-}
+/* The private jemalloc's options, read at its start-up after MALLOC_CONF (which a program's own
+ * jemalloc may be configured with), so they win: it must never take memory from the program
+ * break (the break is how free recognises glibc's blocks; "secondary", its default, would use
+ * it when mmap fails), and must never write into a freed block (the scrub's zeros are what
+ * calloc relies on). */
+const char *zp_je_malloc_conf_2_conf_harder = "dss:disabled,junk:false";
 
 /* ZEROPOOL_VERBOSE: the one line that answers "is it loaded?". */
 static void ip_say_hello(bool disabled)
@@ -86,12 +73,13 @@ void zp_ip_init(void)
     atomic_store_explicit(&zp_ip.brk_lo, (uintptr_t)sbrk(0), memory_order_relaxed);
     zp_options_load(&zp_ip.opts, NULL);
     bool off = zp_ip.opts.disable != 0;
-    ip_jemalloc_no_dss();
-    atomic_store(&zp_ip.scrub_small, !off && zp_ip.opts.scrub_small);
+    bool scrub = !off && zp_ip.opts.scrub_small;
+    atomic_store(&zp_ip.scrub_small, scrub);
+    atomic_store(&zp_ip.small_zeroed, scrub && zp_ip.opts.zero_on_alloc == ZP_ZERO_ALLOC_OFF);
     if (zp_ip.opts.verbose)
         ip_say_hello(off);
     atomic_store(&zp_ip.state, ZP_IP_READY);
-    atomic_store_explicit(&zp_ip.threshold, off ? SIZE_MAX : (size_t)zp_ip.opts.threshold,
+    atomic_store_explicit(&zp_ip.threshold, off ? ZP_IP_HUGE : (size_t)zp_ip.opts.threshold,
                           memory_order_release);
     errno = e;
 }
@@ -105,7 +93,7 @@ ZP_IP_NOINLINE zp_pool_t *zp_ip_pool_get(void)
     if (pool != NULL)
         return pool;
     int s = ZP_IP_POOL_NONE;
-    if (atomic_load(&zp_ip.state) != ZP_IP_READY ||
+    if (atomic_load(&zp_ip.state) != ZP_IP_READY || zp_ip.opts.disable ||
         !atomic_compare_exchange_strong(&zp_ip.pool_state, &s, ZP_IP_POOL_CREATING))
         return NULL;
     int e = errno;
@@ -119,7 +107,7 @@ ZP_IP_NOINLINE zp_pool_t *zp_ip_pool_get(void)
         zp_buf_i64(&b, errno);
         zp_buf_str(&b, "); every request goes to jemalloc\n");
         zp_buf_flush(&b, 2);
-        atomic_store(&zp_ip.threshold, SIZE_MAX);
+        atomic_store(&zp_ip.threshold, ZP_IP_HUGE);
         atomic_store(&zp_ip.pool_state, ZP_IP_POOL_FAILED);
         errno = e;
         return NULL;
@@ -142,6 +130,17 @@ static int ip_flags(size_t align, bool zero)
     return f;
 }
 
+/* A request jemalloc serves although it is not small: the pool is off, being created, or out
+ * of address space. jemalloc maps with MAP_NORESERVE and so promises what the kernel could
+ * never back (malloc(1 << 46) "succeeds"); glibc and the pool ask the kernel's overcommit
+ * accounting, and so does this, for sizes where a wrong promise matters. */
+static void *ip_unpooled(size_t n, size_t align, bool zero)
+{
+    if (n >= ZP_IP_HUGE && !zp_os_can_commit(n))
+        return zp_ip_enomem();
+    return zp_ip_small(n, ip_flags(align, zero));
+}
+
 /* A large request: n >= threshold, align 0 or a power of two. */
 static void *ip_large(size_t n, size_t align, bool zero)
 {
@@ -158,8 +157,7 @@ static void *ip_large(size_t n, size_t align, bool zero)
             return p; /* zeroed: no memset for calloc */
         }
     }
-    /* The pool is off, being created, or out of address space: jemalloc serves it. */
-    return zp_ip_small(n, ip_flags(align, zero));
+    return ip_unpooled(n, align, zero);
 }
 
 ZP_IP_NOINLINE void *zp_ip_alloc_slow(size_t n, size_t align, bool zero)
@@ -172,7 +170,42 @@ ZP_IP_NOINLINE void *zp_ip_alloc_slow(size_t n, size_t align, bool zero)
     /* t == 0: the options are being loaded; reporting: libunwind asks during a misuse report */
     if (t == 0 || n < t || ZP_IP_UNLIKELY(zp_ip_reporting))
         return zp_ip_small(n, ip_flags(align, zero));
+    if (n > PTRDIFF_MAX)
+        return zp_ip_enomem();
+    if (zp_ip.opts.disable) /* threshold is ZP_IP_HUGE then: only the size check */
+        return ip_unpooled(n, align, zero);
     return ip_large(n, align, zero);
+}
+
+/* calloc of a jemalloc block while the small scrub is off (a freed block keeps its data) or
+ * ZEROPOOL_ZERO_ON_ALLOC asks for defence in depth: on re-zeroes, verify checks the claim that
+ * scrubbed blocks come back zero and reports the block that does not. */
+ZP_IP_NOINLINE void *zp_ip_small_calloc(size_t n)
+{
+    if (zp_ip.opts.zero_on_alloc != ZP_ZERO_ALLOC_VERIFY ||
+        !atomic_load_explicit(&zp_ip.scrub_small, memory_order_relaxed))
+        return zp_ip_small(n, MALLOCX_ZERO);
+    void *p = zp_ip_small(n, 0);
+    if (p == NULL)
+        return NULL;
+    size_t usable = zp_je_sallocx(p, 0);
+    const unsigned char *c = p;
+    unsigned char acc = 0;
+    for (size_t i = 0; i < usable; i++)
+        acc |= c[i];
+    if (ZP_IP_UNLIKELY(acc != 0)) {
+        zp_ip_report_misuse(NULL, ZP_MISUSE_NOT_ZERO, p, usable);
+        memset(p, 0, usable); /* ZEROPOOL_ON_ERROR=report: hand it out zeroed all the same */
+    }
+    return p;
+}
+
+/* free of a pointer into a jemalloc block that does not start it (p + 16): jemalloc would hand
+ * the address out again and the scrub would run into the next block. Reported as an invalid
+ * free; if the report returns, the block is left alone. */
+ZP_IP_NOINLINE void zp_ip_small_invalid(void *p, size_t n)
+{
+    zp_ip_report_misuse(NULL, ZP_MISUSE_INVALID_FREE, p, n);
 }
 
 /* ---- pointers nobody here allocated ----
@@ -236,7 +269,7 @@ ZP_IP_NOINLINE void zp_ip_free_slow(void *p)
 size_t zp_ip_usable_size(void *p)
 {
     if (ZP_IP_LIKELY(zp_ip_is_jemalloc(p)))
-        return sallocx(p, 0);
+        return zp_je_sallocx(p, 0);
     if (p == NULL)
         return 0;
     zp_pool_t *pool = ip_pool_of(p);
@@ -296,9 +329,9 @@ static void *ip_realloc_pool(zp_pool_t *pool, void *p, size_t n)
 
 static void *ip_realloc_small(void *p, size_t n)
 {
-    size_t old = sallocx(p, 0);
+    size_t old = zp_je_sallocx(p, 0);
     size_t t = zp_ip_threshold();
-    if (t != 0 && n >= t) {
+    if (t != 0 && n >= t && !zp_ip.opts.disable) {
         zp_pool_t *pool = zp_ip_pool_get();
         int e = errno;
         void *q = pool != NULL ? zp_get(pool, n) : NULL;
@@ -316,14 +349,14 @@ static void *ip_realloc_small(void *p, size_t n)
     if (n <= old) {
         if (scrub) /* before xallocx may hand the tail back to jemalloc */
             explicit_bzero((char *)p + n, old - n);
-        (void)xallocx(p, n, 0, 0);
+        (void)zp_je_xallocx(p, n, 0, 0);
         return p;
     }
-    if (xallocx(p, n, 0, 0) >= n)
+    if (zp_je_xallocx(p, n, 0, 0) >= n)
         return p;
-    void *q = mallocx(n, 0);
+    void *q = ip_unpooled(n, 0, false);
     if (q == NULL)
-        return zp_ip_enomem();
+        return NULL;
     memcpy(q, p, old);
     zp_ip_small_free(p);
     return q;

@@ -22,13 +22,13 @@ void zp_ip_je_totals(zp_ip_je_totals_t *t)
 {
     uint64_t epoch = 1;
     size_t len = sizeof epoch;
-    (void)mallctl("epoch", &epoch, &len, &epoch, sizeof epoch); /* refresh the statistics */
+    (void)zp_je_mallctl("epoch", &epoch, &len, &epoch, sizeof epoch); /* refresh the statistics */
     static const char *const names[] = {"stats.allocated", "stats.active", "stats.mapped",
                                         "stats.resident"};
     size_t *out[] = {&t->allocated, &t->active, &t->mapped, &t->resident};
     for (int i = 0; i < 4; i++) {
         len = sizeof(size_t);
-        if (mallctl(names[i], out[i], &len, NULL, 0) != 0)
+        if (zp_je_mallctl(names[i], out[i], &len, NULL, 0) != 0)
             *out[i] = 0;
     }
 }
@@ -88,7 +88,7 @@ int zp_ip_malloc_trim(size_t pad)
     size_t released = pool != NULL ? zp_pool_trim(pool) : 0;
     zp_ip_je_totals_t before, after;
     zp_ip_je_totals(&before);
-    (void)mallctl("arena." ZP_IP_STR(MALLCTL_ARENAS_ALL) ".purge", NULL, NULL, NULL, 0);
+    (void)zp_je_mallctl("arena." ZP_IP_STR(MALLCTL_ARENAS_ALL) ".purge", NULL, NULL, NULL, 0);
     zp_ip_je_totals(&after);
     errno = e;
     return released > 0 || after.resident < before.resident;

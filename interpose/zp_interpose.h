@@ -1,16 +1,18 @@
 /* The preload shim's internals: routing of the malloc family between the pool (large requests)
- * and jemalloc (small ones), reached through jemalloc's own mallocx/dallocx API because the
- * standard names resolve to us. override.c forwards every libc name to a zp_ip_* function.
+ * and jemalloc (small ones). jemalloc is a private copy inside this library (je.h), reached
+ * through its own fast paths under zp_je_* names; nothing of it is visible to the process.
+ * override.c forwards every libc name, cxx.c every C++ operator, to a zp_ip_* function.
  *
  * Call tree (fast paths are the static inlines below, everything else is noinline in alloc.c):
  *
- *   malloc/calloc   n < threshold ----------------------> mallocx         (jemalloc)
+ *   malloc/calloc   n < threshold ----------------------> zp_je_malloc    (jemalloc's fast path)
  *                   else -> zp_ip_alloc_slow: first call loads the options; then zp_get from
  *                           the process-wide pool (created at the first large request), and
- *                           mallocx when the pool is off, busy being created, or exhausted
- *   free            jemalloc block --------------------> explicit_bzero + dallocx
+ *                           jemalloc when the pool is off, busy being created, or exhausted
+ *   free            jemalloc block --------------------> scrub (inline stores) + zp_je_sdallocx
  *                   NULL, pool buffer, glibc block ----> zp_ip_free_slow: zp_put / glibc free
  *   realloc, memalign & co, malloc_usable_size -------> alloc.c
+ *   operator new/delete -------------------------------> cxx.c, the same routes
  *
  * Ownership: zp_owns (an O(1) address test) says "pool"; an address in glibc's brk heap (the
  * break moved since start-up; jemalloc's dss is turned off) says "glibc"; the rest is jemalloc's.
@@ -27,8 +29,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <jemalloc/jemalloc.h>
-
+#include "je.h"
 #include "zeropool.h"
 #include "zp_options.h"
 
@@ -40,11 +41,18 @@
 /* glibc's malloc alignment: jemalloc's 8-byte class is only 8-aligned, so tiny requests are
  * rounded up to 16 (glibc's smallest chunk holds 24 bytes anyway). */
 #define ZP_IP_MIN_ALIGN 16
+/* Sizes from which a request jemalloc serves is checked against the kernel's overcommit
+ * accounting first (alloc.c, ip_unpooled); with ZEROPOOL_DISABLE=1, the threshold. */
+#define ZP_IP_HUGE ((size_t)64 << 20)
+/* jemalloc's largest small (slab) class with 4 KiB pages; larger blocks are page extents
+ * placed at a cache-line offset. */
+#define ZP_IP_SMALL_MAX ((size_t)14336)
 
 typedef struct zp_ip_state {
-    _Atomic size_t threshold;    /* smallest pooled request; 0 until loaded, SIZE_MAX: no pool */
+    _Atomic size_t threshold;    /* smallest pooled request; 0 until loaded; ZP_IP_HUGE without a pool */
     zp_pool_t *_Atomic pool;     /* created at the first large request */
-    _Atomic bool scrub_small;    /* explicit_bzero jemalloc blocks on free */
+    _Atomic bool scrub_small;    /* scrub jemalloc blocks on free */
+    _Atomic bool small_zeroed;   /* every free jemalloc block is zero: calloc needs no memset */
     _Atomic int state;           /* ZP_IP_UNINIT -> ZP_IP_INITIALIZING -> ZP_IP_READY */
     _Atomic int pool_state;      /* ZP_IP_POOL_NONE -> CREATING -> UP or FAILED */
     _Atomic uintptr_t brk_lo;    /* the program break at start-up; UINTPTR_MAX before */
@@ -60,6 +68,8 @@ extern void *__curbrk; /* glibc's program break (exported, GLIBC_2.2.5) */
 /* ---- slow paths (alloc.c) ---- */
 void *zp_ip_alloc_slow(size_t n, size_t align, bool zero);
 void zp_ip_free_slow(void *p);
+void *zp_ip_small_calloc(size_t n); /* calloc of a jemalloc block that may not be zero */
+void zp_ip_small_invalid(void *p, size_t n); /* report a free of p inside a jemalloc block */
 void *zp_ip_realloc(void *p, size_t n);
 void *zp_ip_reallocarray(void *p, size_t n, size_t m);
 void *zp_ip_memalign(size_t align, size_t n);
@@ -149,10 +159,16 @@ ZP_IP_INLINE void *zp_ip_enomem(void)
     return NULL;
 }
 
-/* A jemalloc block of n bytes (n < threshold, or the pool could not serve it). */
+/* jemalloc's smallest class is 8 bytes and only 8-aligned: glibc's malloc alignment is 16. */
+ZP_IP_INLINE size_t zp_ip_small_size(size_t n)
+{
+    return n < ZP_IP_MIN_ALIGN ? ZP_IP_MIN_ALIGN : n;
+}
+
+/* A jemalloc block of n bytes with jemalloc flags (alignment, zero): the slow paths' way. */
 ZP_IP_INLINE void *zp_ip_small(size_t n, int flags)
 {
-    void *p = mallocx(n < ZP_IP_MIN_ALIGN ? ZP_IP_MIN_ALIGN : n, flags);
+    void *p = zp_je_mallocx(zp_ip_small_size(n), flags);
     return ZP_IP_LIKELY(p != NULL) ? p : zp_ip_enomem();
 }
 
@@ -175,14 +191,52 @@ ZP_IP_INLINE bool zp_ip_is_jemalloc(const void *p)
     return pool == NULL || !zp_owns(pool, p);
 }
 
+/* Zero n bytes of a jemalloc block (n: its usable size, a multiple of 16, the block 16-aligned)
+ * with stores the compiler may not remove: inline for the common small sizes, memset beyond. */
+ZP_IP_INLINE void zp_ip_scrub_block(void *p, size_t n)
+{
+    if (n <= 256) {
+        typedef uint64_t zp_u64a __attribute__((aligned(16), may_alias));
+        zp_u64a *w = (zp_u64a *)p;
+        for (size_t i = 0; i < n / 8; i += 2) {
+            w[i] = 0;
+            w[i + 1] = 0;
+        }
+    } else {
+        memset(p, 0, n);
+    }
+    __asm__ volatile("" : : "r"(p) : "memory"); /* the stores happen, as explicit_bzero's */
+}
+
+/* The alignment every block of usable size n starts at: a slab of a small class starts on a
+ * page and holds blocks n bytes apart, so a block is aligned to n's lowest set bit (up to the
+ * page); a larger block sits at a cache-line offset in its extent. A pointer that is not so
+ * aligned is inside a block, not at its start. (For classes that are not powers of two, an
+ * interior pointer at a multiple of that alignment cannot be told from a block's start.) */
+ZP_IP_INLINE size_t zp_ip_block_align(size_t n)
+{
+    if (n > ZP_IP_SMALL_MAX)
+        return 64;
+    size_t low = n & (0 - n);
+    return low < 4096 ? low : 4096;
+}
+
+/* Free a jemalloc block: scrub its usable size (looked up once, then passed to the sized free,
+ * which skips jemalloc's own lookup), count it. */
 ZP_IP_INLINE void zp_ip_small_free(void *p)
 {
     size_t n = 0;
-    if (atomic_load_explicit(&zp_ip.scrub_small, memory_order_relaxed)) {
-        n = sallocx(p, 0);
-        explicit_bzero(p, n);
+    if (ZP_IP_LIKELY(atomic_load_explicit(&zp_ip.scrub_small, memory_order_relaxed))) {
+        n = zp_je_sallocx(p, 0);
+        if (ZP_IP_UNLIKELY((uintptr_t)p & (zp_ip_block_align(n) - 1))) {
+            zp_ip_small_invalid(p, n);
+            return;
+        }
+        zp_ip_scrub_block(p, n);
+        zp_je_sdallocx(p, n, 0);
+    } else {
+        zp_je_free(p);
     }
-    dallocx(p, 0);
     zp_ip_tcount_t *t = &zp_ip_tcount;
     if (ZP_IP_UNLIKELY(t->state != 1)) {
         zp_ip_count_slow(n);
@@ -196,7 +250,7 @@ ZP_IP_INLINE void zp_ip_small_free(void *p)
 ZP_IP_INLINE void *zp_ip_malloc(size_t n)
 {
     if (ZP_IP_LIKELY(n < zp_ip_threshold()))
-        return zp_ip_small(n, 0);
+        return zp_je_malloc(zp_ip_small_size(n)); /* NULL + ENOMEM on failure, as malloc */
     return zp_ip_alloc_slow(n, 0, false);
 }
 
@@ -205,9 +259,15 @@ ZP_IP_INLINE void *zp_ip_calloc(size_t n, size_t m)
     size_t t;
     if (ZP_IP_UNLIKELY(__builtin_mul_overflow(n, m, &t)))
         return zp_ip_enomem();
-    if (ZP_IP_LIKELY(t < zp_ip_threshold()))
-        return zp_ip_small(t, MALLOCX_ZERO); /* jemalloc's own metadata may have used it */
-    return zp_ip_alloc_slow(t, 0, true);     /* pool buffers are known zero */
+    if (ZP_IP_LIKELY(t < zp_ip_threshold())) {
+        /* With the small scrub on (from the start: it is only ever turned off), every block
+         * jemalloc hands out is zero already: fresh pages, or scrubbed over its usable size at
+         * free. ZEROPOOL_ZERO_ON_ALLOC=verify checks that claim (alloc.c). */
+        if (ZP_IP_LIKELY(atomic_load_explicit(&zp_ip.small_zeroed, memory_order_relaxed)))
+            return zp_je_malloc(zp_ip_small_size(t));
+        return zp_ip_small_calloc(t);
+    }
+    return zp_ip_alloc_slow(t, 0, true); /* pool buffers are known zero */
 }
 
 ZP_IP_INLINE void zp_ip_free(void *p)
@@ -216,7 +276,7 @@ ZP_IP_INLINE void zp_ip_free(void *p)
         zp_ip_free_slow(p);
         return;
     }
-    int e = errno; /* dallocx may unmap; free must not change errno */
+    int e = errno; /* jemalloc may unmap; free must not change errno */
     zp_ip_small_free(p);
     errno = e;
 }
