@@ -82,7 +82,10 @@ def allocators(zp_lib):
                    what=f"ZEROPOOL_THRESHOLD={t}") for t in ("16K", "64K", "256K", "1M")]
     noscrub = Alloc("zeropool-noscrub", zp_lib, {"ZEROPOOL_SCRUB_SMALL": "0"},
                     what="ZEROPOOL_SCRUB_SMALL=0")
-    for a in base + zp + sweep + [noscrub]:
+    jescrub = Alloc("jemalloc-memset", je, {"ZP_BENCH_SCRUB": "1"},
+                    what="jemalloc, the program memsets each block's usable size before free "
+                         "(small_churn only): the reference of a scrubbing small path")
+    for a in base + zp + sweep + [noscrub, jescrub]:
         if a.lib and not os.path.exists(a.lib):
             a.missing = f"{a.lib} not found"
         elif a.lib:
@@ -93,7 +96,7 @@ def allocators(zp_lib):
         soft, hard = resource.getrlimit(resource.RLIMIT_MEMLOCK)
         if hard != resource.RLIM_INFINITY:
             zp[1].what += f" (not root: RLIMIT_MEMLOCK stays {soft >> 20} MiB; pinning degrades)"
-    return base, zp, sweep, noscrub
+    return base, zp, sweep, noscrub, jescrub
 
 
 # ---------------------------------------------------------------- running
@@ -329,12 +332,16 @@ def target_values(t):
     add("mix 64K..8M: jemalloc time / zeropool time",
         _div(t.get("churn.mix", "size=64K-8M threads=1", "jemalloc"),
              t.get("churn.mix", "size=64K-8M threads=1", z)), 10, "ge")
-    sp = "size=16-4096 threads=1"
-    add("small-block churn, scrub on: zeropool / jemalloc",
-        _div(t.get("small_churn", sp, z), t.get("small_churn", sp, "jemalloc")), 1.3)
-    add("small-block churn, scrub off: zeropool / jemalloc",
-        _div(t.get("small_churn", sp, "zeropool-noscrub"), t.get("small_churn", sp, "jemalloc")),
-        1.05)
+    for nt in (1, 2):
+        sp = f"size=16-4096 threads={nt}"
+        add(f"small-block churn, {nt} thread(s), scrub on: zeropool / (jemalloc + memset)",
+            _div(t.get("small_churn", sp, z), t.get("small_churn", sp, "jemalloc-memset")), 1.05)
+        add(f"small-block churn, {nt} thread(s), scrub off: zeropool / jemalloc",
+            _div(t.get("small_churn", sp, "zeropool-noscrub"), t.get("small_churn", sp, "jemalloc")),
+            1.05)
+    add("cross-thread frees, 4 threads: zeropool / glibc",
+        _div(t.get("xthread", "size=16-512 threads=4", z), t.get("xthread", "size=16-512 threads=4", "glibc")),
+        1.2)
     add("checkpoint load: glibc time / zeropool time (seed claims 3.8x)",
         _div(t.get("ckpt_load", "gpt2-8layers", "glibc"), t.get("ckpt_load", "gpt2-8layers", z)),
         3.8, "ge")
@@ -549,7 +556,7 @@ def main():
     src = os.path.dirname(os.path.abspath(__file__))
     bdir = os.path.join(args.build, "bench")
     zp_lib = args.zp_lib or os.path.join(args.build, "interpose", "libzeropool.so")
-    base, zp, sweep, noscrub = allocators(zp_lib)
+    base, zp, sweep, noscrub, jescrub = allocators(zp_lib)
     parts = set(args.only.split(","))
     q = args.quick
     # per-process options: the harness's own runs within one process
@@ -560,7 +567,7 @@ def main():
     load0, t0 = loadavg(), time.monotonic()
     os.makedirs(args.out, exist_ok=True)
 
-    skipped = [a for a in base + zp + sweep + [noscrub] if a.missing]
+    skipped = [a for a in base + zp + sweep + [noscrub, jescrub] if a.missing]
     for a in skipped:
         log(f"bench: skipping {a.name}: {a.missing}")
 
@@ -583,7 +590,9 @@ def main():
                              "--sizes", ssz, "--threads", "1"] + hopt,
                             base[0:1] + base[2:3] + sweep, rounds, 300, failures, prefix="sweep.")
     if "small" in parts:
-        rows += interleaved("small_churn", [os.path.join(bdir, "small_churn")] + hopt,
+        rows += interleaved("small_churn", [os.path.join(bdir, "small_churn"), "--threads", "1,2"]
+                            + hopt, base + [jescrub, zp[0], noscrub], rounds, 120, failures)
+        rows += interleaved("xthread", [os.path.join(bdir, "xthread"), "--threads", "2,4"] + hopt,
                             base + [zp[0], noscrub], rounds, 120, failures)
     if "ckpt" in parts:
         ck = [os.path.join(bdir, "ckpt_load"), "--runs", "1" if q else "3", "--warmup",
@@ -645,7 +654,7 @@ def main():
            md_table(["name", "what", "status"],
                     [[a.name, a.what, f"skipped: {a.missing}" if a.missing else
                       ("measured" if a.name in present else "not run in this mode")]
-                     for a in base + zp + sweep + [noscrub]]),
+                     for a in base + zp + sweep + [noscrub, jescrub]]),
            "", "## Targets", "",
            "Each ratio compares medians of the interleaved rounds. Wall time is the measure the "
            "targets were set in; CPU time (user + system of the benchmark process) is shown "
@@ -675,7 +684,8 @@ def main():
             "Requests below the threshold go to jemalloc (scrubbed on free by default), above it to "
             "the pool. mixsmall draws 4K..1M, mix 64K..8M, every byte written.", "",
             sweep_table(t, [a.name for a in sweep]), "",
-            "## Small-block churn", "", plain_table(t, "small_churn", preload_allocs + [noscrub.name]),
+            "## Small-block churn", "", plain_table(t, "small_churn", preload_allocs + [jescrub.name, noscrub.name]),
+            "", "## Cross-thread frees", "", plain_table(t, "xthread", preload_allocs + [noscrub.name]),
             "", "## Checkpoint loader", "",
             "Whole-file pass: read every record into a fresh malloc'd buffer, checksum, free. The "
             "seed claims 200 ms -> 53 ms (3.8x) for loading GPT-2 checkpoints.", "",

@@ -2,11 +2,14 @@
  * one operation frees a random block and mallocs a new one of a random size in 16..4096
  * (log-uniform: as many 16-31 byte blocks as 2048-4095 byte ones) and writes all of it.
  * Under zeropool these go to jemalloc: the cost shown is the routing plus, with
- * ZEROPOOL_SCRUB_SMALL=1, the scrub of each freed block.
+ * ZEROPOOL_SCRUB_SMALL=1, the scrub of each freed block. ZP_BENCH_SCRUB=1 makes the program
+ * itself memset each block's usable size before freeing it: run under plain jemalloc, that is
+ * the reference the scrubbing small path is measured against (jemalloc plus a memset).
  *
  * usage: small_churn [common options] [--threads 1,2] */
 #include "harness.h"
 
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +21,8 @@ typedef struct sc {
     void *slot[MAX_THREADS][LIVE];
     uint64_t rng[MAX_THREADS];
 } sc_t;
+
+static int scrub_before_free; /* ZP_BENCH_SCRUB=1 */
 
 static inline size_t rand_size(uint64_t *s)
 {
@@ -33,6 +38,8 @@ static void body(void *ctx, unsigned tid, uint64_t iters)
     uint64_t s = c->rng[tid];
     for (uint64_t i = 0; i < iters; i++) {
         unsigned k = (unsigned)(bh_rand(&s) % LIVE);
+        if (scrub_before_free)
+            memset(slot[k], 0, malloc_usable_size(slot[k]));
         free(slot[k]);
         size_t n = rand_size(&s);
         char *p = malloc(n);
@@ -49,6 +56,8 @@ static void body(void *ctx, unsigned tid, uint64_t iters)
 int main(int argc, char **argv)
 {
     argc = bh_parse(argc, argv);
+    const char *sc = getenv("ZP_BENCH_SCRUB");
+    scrub_before_free = sc != NULL && strcmp(sc, "1") == 0;
     unsigned thr[4] = {1}, nt = 1;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--threads") && i + 1 < argc) {
