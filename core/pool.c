@@ -646,6 +646,14 @@ ZP_API bool zp_resize(zp_pool_t *pool, void *buf, size_t new_size)
     zp_slot_t *s = l.slot;
     zp_tcache_t *tc = zp_tcache_get(pool);
     zp_tstats_t local = { 0 }, *st = tc ? &tc->st : &local;
+    if (pool->cfg.check_slack && ZP_UNLIKELY(zp_slack_dirty(s, buf))) {
+        /* An overflow past the old size: a resize in place would hand it to the program
+         * (growing) or leave it past the part a later put scrubs (shrinking). Reported as at
+         * put; if the handler returns, the slack is cleared and the resize goes on. */
+        zp_loc_t o = { s, buf, ZP_MISUSE_OVERFLOW, s->size };
+        zp_put_misuse(pool, &o, buf);
+        zp_scrub(pool, s, (char *)buf + s->size, zp_slot_room(s) - s->size, st);
+    }
     if (new_size < s->size) {
         /* The dropped tail is no longer the program's: scrub it now. */
         zp_scrub(pool, s, (char *)buf + new_size, s->size - new_size, st);
@@ -657,6 +665,16 @@ ZP_API bool zp_resize(zp_pool_t *pool, void *buf, size_t new_size)
     if (!tc)
         zp_pool_stat_orphan(pool, &local);
     return true;
+}
+
+ZP_API bool zp_realloc_in_place(zp_pool_t *pool, void *buf, size_t new_size)
+{
+    size_t room = zp_capacity(pool, buf);
+    /* A large shrink moves to a smaller buffer, so that the slot's memory returns to the
+     * pool; a request that still uses half of its slot stays. */
+    if (room == 0 || new_size > room || new_size < room / 2)
+        return false;
+    return zp_resize(pool, buf, new_size);
 }
 
 ZP_API size_t zp_pool_trim(zp_pool_t *pool)

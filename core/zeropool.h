@@ -85,8 +85,14 @@ void *zp_get_aligned(zp_pool_t *pool, size_t size, size_t align);
 /* O(1): does p point anywhere into this pool's address space? Reads no buffer memory. */
 bool zp_owns(const zp_pool_t *pool, const void *p);
 /* Resize a live buffer in place: on success returns true, the new bytes read as zero and a
- * shrink has zeroed the dropped tail. False (buffer unchanged) when the slot is too small. */
+ * shrink has zeroed the dropped tail. False (buffer unchanged) when the slot is too small.
+ * A non-zero byte in the checked slack past the old size (an overflow) is reported to the
+ * misuse handler first, as zp_put does; if the handler returns, it is cleared. */
 bool zp_resize(zp_pool_t *pool, void *buf, size_t new_size);
+/* realloc's rule, the pool's to make: resize in place (as zp_resize) when the slot holds
+ * new_size and new_size still uses at least half of it; false (buffer unchanged) otherwise,
+ * and the caller moves the data to a new buffer, so the slot's memory returns to the pool. */
+bool zp_realloc_in_place(zp_pool_t *pool, void *buf, size_t new_size);
 /* Bytes the buffer could grow to in place (its slot), 0 if buf is not a live buffer. */
 size_t zp_capacity(zp_pool_t *pool, const void *buf);
 

@@ -293,37 +293,20 @@ static void *ip_realloc_misuse(zp_pool_t *pool, void *p)
     return NULL;
 }
 
-/* The slot past the old size must still be zero before it is resized in place: zp_put checks
- * the same bytes, and an in-place resize would otherwise hide an overflow (growing) or leave it
- * in the slot past the part a later free scrubs (shrinking). */
-static bool ip_slack_clean(const char *p, size_t old, size_t cap)
-{
-    size_t n = cap - old < 64 ? cap - old : 64;
-    unsigned char acc = 0;
-    for (size_t i = 0; i < n; i++)
-        acc |= (unsigned char)p[old + i];
-    return acc == 0;
-}
-
 static void *ip_realloc_pool(zp_pool_t *pool, void *p, size_t n)
 {
     size_t old = zp_usable_size(pool, p);
     if (old == 0)
         return ip_realloc_misuse(pool, p);
-    size_t cap = zp_capacity(pool, p);
-    /* In place when the slot fits and the request still uses at least half of it; a large
-     * shrink moves to a smaller buffer so that the slot's memory returns to the pool. */
-    bool clean = ip_slack_clean(p, old, cap);
-    if (clean && n >= zp_ip_threshold() && n <= cap && n >= cap / 2 && zp_resize(pool, p, n))
+    /* In place or not is the pool's rule; an overflow into the slack is reported either way
+     * (by the resize, or by zp_put after the move). */
+    if (n >= zp_ip_threshold() && zp_realloc_in_place(pool, p, n))
         return p;
     void *q = zp_ip_malloc(n);
-    if (q == NULL) {
-        if (clean && n <= cap && zp_resize(pool, p, n)) /* a shrink always fits: never fail it */
-            return p;
-        return NULL;
-    }
+    if (q == NULL)
+        return zp_resize(pool, p, n) ? p : NULL; /* a shrink always fits: never fail it */
     memcpy(q, p, ip_min(old, n));
-    zp_put(pool, p); /* reports an overflow into the slack */
+    zp_put(pool, p);
     return q;
 }
 

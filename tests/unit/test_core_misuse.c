@@ -318,3 +318,47 @@ Test(core_misuse, verify_on_alloc_reports_not_zero)
         zp_pool_destroy(pool);
     }
 }
+
+/* The slack rule has one owner, the core: a resize in place reports an overflow past the old
+ * size, as a put would, and (the handler returning) clears it, so a growth never hands the
+ * overflow to the program. */
+Test(core_misuse, resize_reports_dirty_slack)
+{
+    misuse_log_t log;
+    zp_pool_t *pool = misuse_pool(0, &log);
+    size_t size = 100 * KiB;
+    char *p = zp_get(pool, size);
+    cr_assert(p);
+    size_t room = zp_capacity(pool, p);
+    cr_assert_gt(room, size + 64, "the class must leave slack past the request");
+    memset(p, 0x33, size + 8); /* 8 bytes past the end */
+    cr_assert(zp_resize(pool, p, size + 4096));
+    assert_misuse(log, 0, ZP_MISUSE_OVERFLOW, p, size);
+    cr_assert_eq(log.n, 1);
+    assert_zero(p + size, 4096); /* the grown part: zero, the overflow gone */
+    zp_put(pool, p);
+    cr_assert_eq(log.n, 1, "the cleared slack was reported again at put");
+    zp_pool_destroy(pool);
+}
+
+/* realloc's in-place rule lives in the core: in place while the request uses at least half of
+ * its slot; below half, or past the slot, the buffer is left unchanged for the caller to move. */
+Test(core_misuse, realloc_in_place_rule)
+{
+    misuse_log_t log;
+    zp_pool_t *pool = misuse_pool(0, &log);
+    char *p = zp_get(pool, 200 * KiB);
+    cr_assert(p);
+    size_t room = zp_capacity(pool, p);
+    memset(p, 0x44, 200 * KiB);
+    cr_assert(zp_realloc_in_place(pool, p, room), "growing within the slot stays");
+    cr_assert_eq(zp_usable_size(pool, p), room);
+    cr_assert(zp_realloc_in_place(pool, p, room / 2), "half of the slot stays");
+    assert_zero(p + room / 2, room - room / 2);
+    cr_assert_not(zp_realloc_in_place(pool, p, room / 2 - 1), "below half must move");
+    cr_assert_eq(zp_usable_size(pool, p), room / 2, "a refused resize changed the buffer");
+    cr_assert_not(zp_realloc_in_place(pool, p, room + 1), "past the slot must move");
+    cr_assert_eq(log.n, 0);
+    zp_put(pool, p);
+    zp_pool_destroy(pool);
+}
