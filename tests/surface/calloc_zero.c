@@ -14,7 +14,7 @@ int main(void)
 {
     static unsigned char *held[LIVE];
     unsigned long seed = 12345;
-    for (int round = 0; round < 200; round++) {
+    for (int round = 0; round < 60; round++) {
         for (int i = 0; i < LIVE; i++) {
             seed = seed * 6364136223846793005UL + 1442695040888963407UL;
             size_t n = 1 + (seed >> 33) % 60000;
