@@ -12,9 +12,11 @@
 #ifndef ZP_INTERNAL_H
 #define ZP_INTERNAL_H
 
+#include "owner.h"
 #include "zeropool.h"
 
 #include <pthread.h>
+#include <stddef.h>
 #include <stdatomic.h>
 
 #define ZP_LIKELY(x) __builtin_expect(!!(x), 1)
@@ -23,11 +25,6 @@
 #define ZP_COLD __attribute__((noinline, cold))
 #define ZP_API __attribute__((visibility("default")))
 
-#define ZP_GRANULE_SHIFT 22 /* 4 MiB */
-#define ZP_GRANULE ((size_t)1 << ZP_GRANULE_SHIFT)
-#define ZP_MAP_L1_SHIFT 36 /* one leaf covers 64 GiB */
-#define ZP_MAP_L1_SIZE ((size_t)1 << (47 - ZP_MAP_L1_SHIFT))
-#define ZP_MAP_L2_SIZE ((size_t)1 << (ZP_MAP_L1_SHIFT - ZP_GRANULE_SHIFT))
 #define ZP_CHUNK_DEFAULT ((size_t)256 << 20)
 #define ZP_SPAN_TARGET ((size_t)64 << 20)
 
@@ -109,19 +106,8 @@ struct zp_span {
     zp_slot_t slots[];
 };
 
-/* ---- the address map (global, shared by all pools) ---- */
-extern _Atomic(zp_span_t **) zp_map_l1[ZP_MAP_L1_SIZE];
-
-static inline zp_span_t *zp_map_lookup(const void *p)
-{
-    uintptr_t a = (uintptr_t)p;
-    if (ZP_UNLIKELY(a >> 47))
-        return NULL;
-    zp_span_t **leaf = atomic_load_explicit(&zp_map_l1[a >> ZP_MAP_L1_SHIFT], memory_order_acquire);
-    if (!leaf)
-        return NULL;
-    return __atomic_load_n(&leaf[(a >> ZP_GRANULE_SHIFT) & (ZP_MAP_L2_SIZE - 1)], __ATOMIC_ACQUIRE);
-}
+/* ---- the address map (global, shared by all pools): owner.h ---- */
+_Static_assert(offsetof(zp_span_t, pool) == 0, "owner.h reads a span's pool as its first word");
 
 /* ---- statistics: an X-macro list, per thread on the hit path, summed on demand ---- */
 #define ZP_TSTATS(X) \

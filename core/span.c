@@ -8,7 +8,7 @@
 #include <errno.h>
 #include <string.h>
 
-_Atomic(zp_span_t **) zp_map_l1[ZP_MAP_L1_SIZE];
+_Atomic(struct zp_span **) zp_map_l1[ZP_MAP_L1_SIZE];
 static pthread_mutex_t zp_map_lock = PTHREAD_MUTEX_INITIALIZER;
 
 struct zp_chunk_rec {

@@ -14,7 +14,7 @@
  *   realloc, memalign & co, malloc_usable_size -------> alloc.c
  *   operator new/delete -------------------------------> cxx.c, the same routes
  *
- * Ownership: zp_owns (an O(1) address test) says "pool"; an address in glibc's brk heap (the
+ * Ownership: zp_owns_inline (owner.h: an O(1) address test, inline) says "pool"; an address in glibc's brk heap (the
  * break moved since start-up; jemalloc's dss is turned off) says "glibc"; the rest is jemalloc's.
  * Until the options are loaded, threshold is 0, so every allocation takes the slow path. */
 #ifndef ZP_INTERPOSE_H
@@ -30,6 +30,7 @@
 #include <string.h>
 
 #include "je.h"
+#include "owner.h"
 #include "zeropool.h"
 #include "zp_options.h"
 
@@ -188,7 +189,7 @@ ZP_IP_INLINE bool zp_ip_is_jemalloc(const void *p)
     zp_pool_t *pool = atomic_load_explicit(&zp_ip.pool, memory_order_acquire);
     if (p == NULL || zp_ip_is_glibc(p))
         return false;
-    return pool == NULL || !zp_owns(pool, p);
+    return pool == NULL || !zp_owns_inline(pool, p);
 }
 
 /* Zero n bytes of a jemalloc block (n: its usable size, a multiple of 16, the block 16-aligned)
