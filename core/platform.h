@@ -29,7 +29,9 @@ bool zp_os_drop(void *p, size_t size);
 bool zp_os_lock(void *p, size_t size);
 bool zp_os_unlock(void *p, size_t size);
 bool zp_os_dontdump(void *p, size_t size);
-/* Residency of each page of the range, one byte a page (bit 0 set = resident). */
+/* Residency of each page of the range, one byte a page (bit 0 set = resident). A page the
+ * kernel swapped out reads as not resident (unless still in the swap cache): not resident
+ * means "not in memory now", never "never written". */
 bool zp_os_resident(void *p, size_t size, unsigned char *vec);
 /* Metadata memory: zeroed, read-write, not dumped. */
 void *zp_os_meta_alloc(size_t size);
@@ -51,6 +53,7 @@ typedef enum {
     ZP_OS_DROP,
     ZP_OS_LOCK,
     ZP_OS_META,
+    ZP_OS_RESIDENT, /* err 0: succeed but report every page not resident, as swap looks */
     ZP_OS_OP_COUNT
 } zp_os_op_t;
 /* Fail the next `count` calls of op with errno `err`, after letting `skip` calls through. */

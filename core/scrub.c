@@ -2,8 +2,10 @@
  * the buffer, at a cost that follows the pages dirtied rather than the bytes requested.
  *
  *   zp_scrub ─┬─ buffer known fully resident ── explicit_bzero of the usable bytes
- *             ├─ otherwise ── mincore, explicit_bzero of the resident runs only
- *             │               (untouched pages are already zero: never fault one in to scrub)
+ *             ├─ otherwise ── mincore: explicit_bzero of the resident runs; MADV_DONTNEED of
+ *             │               the others, which are either never written (already zero: never
+ *             │               fault one in to scrub) or swapped out (still holding the data:
+ *             │               the drop frees the swap entry, and they read as zero after)
  *             └─ every 2^probe_shift puts of a big buffer ── MADV_DONTNEED instead, so the next
  *                put's mincore sees only what that use wrote; dense users back the probe off.
  *                A fully resident (probably dense) buffer drops only a rotating eighth: if that
@@ -20,6 +22,7 @@
 #define ZP_PROBE_SHIFT_MIN 3 /* probe as often as every 8 puts */
 #define ZP_PROBE_SHIFT_MAX 12
 #define ZP_VEC 4096 /* pages per mincore call: 16 MiB */
+#define ZP_COLD_RUNS_MAX 64 /* non-resident runs per mincore call dropped one by one */
 
 bool zp_drop_zeroes = true;
 
@@ -44,9 +47,99 @@ bool zp_is_zero(const void *p, size_t n)
     return true;
 }
 
-/* Zero the resident pages of [from, from+len). Returns the number of resident pages and adds
- * the bytes zeroed to *zeroed; *all says whether every page was resident. */
-static size_t zp_scrub_resident(char *from, size_t len, size_t *zeroed, bool *all)
+/* Scrub a run of pages the kernel calls not resident: never written, or swapped out (mincore
+ * cannot tell which). [a, b) is the part of the run inside the range. Its whole pages are
+ * dropped: MADV_DONTNEED frees a swap entry and costs a page-table walk where nothing was ever
+ * there, and the pages read as zero afterwards, without being faulted in. A page the range
+ * shares with live bytes (the head of a shrunk buffer's tail) cannot be dropped: it is read,
+ * which maps the zero page if it was never written, and zeroed only if it is not zero. Where
+ * the drop fails (EINVAL on pages the program mlocked) or does not zero, stores do it. */
+static void zp_scrub_cold(char *a, char *b, size_t *zeroed)
+{
+    size_t page = zp_os_page;
+    char *da = (char *)(((uintptr_t)a + page - 1) & ~(uintptr_t)(page - 1));
+    char *db = (char *)((uintptr_t)b & ~(uintptr_t)(page - 1));
+    if (da > b)
+        da = b;
+    if (db < da)
+        db = da;
+    if (a < da && !zp_is_zero(a, (size_t)(da - a))) {
+        explicit_bzero(a, (size_t)(da - a));
+        *zeroed += (size_t)(da - a);
+    }
+    if (db > da && !(zp_drop_zeroes && zp_os_drop(da, (size_t)(db - da)))) {
+        explicit_bzero(da, (size_t)(db - da));
+        *zeroed += (size_t)(db - da);
+    }
+    if (db < b && !zp_is_zero(db, (size_t)(b - db))) {
+        explicit_bzero(db, (size_t)(b - db));
+        *zeroed += (size_t)(b - db);
+    }
+}
+
+/* The residency vector is read eight pages at a time: a sparse buffer's is mostly long runs,
+ * and a byte-by-byte walk of 4096 entries cost more than the mincore call itself. */
+#define ZP_ONES 0x0101010101010101ull
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define ZP_PREV_BYTES(w, prev) (((w) << 8) | (prev))       /* byte k holds byte k-1's bit */
+#define ZP_LAST_BYTE(w) ((w) >> 56)
+#else
+#define ZP_PREV_BYTES(w, prev) (((w) >> 8) | ((prev) << 56))
+#define ZP_LAST_BYTE(w) ((w) & 1)
+#endif
+
+/* Resident pages in vec[0..n), and how many runs of non-resident ones it holds. */
+static size_t zp_vec_count(const unsigned char *vec, size_t n, size_t *cold_runs)
+{
+    size_t res = 0, runs = 0, i = 0;
+    uint64_t prev = 1; /* before the first page: a non-resident first page starts a run */
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, vec + i, 8);
+        w &= ZP_ONES;
+        /* Bytes of 0 or 1: a multiply by ZP_ONES sums them into the top byte. */
+        res += (size_t)((w * ZP_ONES) >> 56);
+        runs += (size_t)(((~w & ZP_PREV_BYTES(w, prev) & ZP_ONES) * ZP_ONES) >> 56);
+        prev = ZP_LAST_BYTE(w);
+    }
+    for (; i < n; i++) {
+        uint64_t b = vec[i] & 1;
+        res += b;
+        runs += !b && prev;
+        prev = b;
+    }
+    *cold_runs = runs;
+    return res;
+}
+
+/* End of the run of pages from i on that are resident as page i is (or not). */
+static size_t zp_vec_run_end(const unsigned char *vec, size_t i, size_t n)
+{
+    unsigned char r = vec[i] & 1;
+    uint64_t want = r ? ZP_ONES : 0;
+    size_t j = i + 1;
+    while (j < n && (j & 7)) {
+        if ((vec[j] & 1) != r)
+            return j;
+        j++;
+    }
+    for (; j + 8 <= n; j += 8) {
+        uint64_t w;
+        memcpy(&w, vec + j, 8);
+        if ((w & ZP_ONES) != want)
+            break;
+    }
+    while (j < n && (vec[j] & 1) == r)
+        j++;
+    return j;
+}
+
+/* Scrub [from, from+len) as the kernel reports its pages: resident runs by stores, the others
+ * by zp_scrub_cold. A chunk split into more than ZP_COLD_RUNS_MAX non-resident runs is dropped
+ * whole instead, its resident pages with it (counted in *dropped): one call instead of one a
+ * run. Returns the number of resident pages and adds the bytes zeroed by stores to *zeroed;
+ * *all says whether every page was resident. */
+static size_t zp_scrub_pages(char *from, size_t len, size_t *zeroed, size_t *dropped, bool *all)
 {
     size_t page = zp_os_page;
     char *first = (char *)((uintptr_t)from & ~(uintptr_t)(page - 1));
@@ -60,23 +153,30 @@ static size_t zp_scrub_resident(char *from, size_t len, size_t *zeroed, bool *al
         char *base = first + done * page;
         if (!zp_os_resident(base, n * page, vec))
             memset(vec, 1, n); /* cannot tell: treat as resident, scrub it all */
+        size_t cold_runs, here = zp_vec_count(vec, n, &cold_runs);
+        resident += here;
+        if (here < n)
+            *all = false;
+        char *lo = base < from ? from : base, *hi = base + n * page > end ? end : base + n * page;
+        if (cold_runs > ZP_COLD_RUNS_MAX) {
+            zp_scrub_cold(lo, hi, zeroed);
+            *dropped += here * page;
+            continue;
+        }
         for (size_t i = 0; i < n;) {
-            if (!(vec[i] & 1)) {
-                *all = false;
-                i++;
-                continue;
-            }
-            size_t j = i;
-            while (j < n && (vec[j] & 1))
-                j++;
+            size_t j = zp_vec_run_end(vec, i, n);
+            bool res = vec[i] & 1;
             char *a = base + i * page, *b = base + j * page;
             if (a < from)
                 a = from;
             if (b > end)
                 b = end;
-            explicit_bzero(a, (size_t)(b - a));
-            *zeroed += (size_t)(b - a);
-            resident += j - i;
+            if (res) {
+                explicit_bzero(a, (size_t)(b - a));
+                *zeroed += (size_t)(b - a);
+            } else {
+                zp_scrub_cold(a, b, zeroed);
+            }
             i = j;
         }
     }
@@ -123,10 +223,12 @@ void zp_scrub(zp_pool_t *pool, zp_slot_t *s, char *from, size_t len, zp_tstats_t
         ZP_STAT_ADD(st, bytes_scrubbed, len);
         return;
     }
-    size_t zeroed = 0;
+    size_t zeroed = 0, dropped = 0;
     bool all;
-    size_t resident = zp_scrub_resident(from, len, &zeroed, &all);
+    size_t resident = zp_scrub_pages(from, len, &zeroed, &dropped, &all);
     ZP_STAT_ADD(st, bytes_scrubbed, zeroed);
+    if (dropped)
+        ZP_STAT_ADD(st, bytes_dropped, dropped);
     s->resident = (uint32_t)resident;
     if (all)
         s->flags |= ZP_SF_RESIDENT;
