@@ -15,6 +15,7 @@
  * thread holds one; the budget is a fixed share of memory so a big machine is not starved and
  * a small container is not flooded. Unknown memory (0) leaves out the memory / 8 bound. */
 #include "zp_options.h"
+#include "zp_file.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -73,8 +74,7 @@ void zp_autoconf_compute(unsigned cpus, uint64_t phys_bytes, zp_autoconf_t *ac)
     ac->tls_cache_bytes = zp_autoconf_tls_bytes(pool, ac->shards);
 }
 
-/* Reads a small file into buf as a NUL-terminated string; returns its length or -1. */
-static ssize_t zp_read_file(const char *path, char *buf, size_t cap)
+ssize_t zp_file_read(const char *path, char *buf, size_t cap)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
@@ -109,6 +109,13 @@ static bool zp_read_u64(const char **s, uint64_t *out)
     *s = p;
     *out = v;
     return true;
+}
+
+bool zp_file_read_u64(const char *path, uint64_t *out)
+{
+    char text[32];
+    const char *p = text;
+    return zp_file_read(path, text, sizeof text) > 0 && zp_read_u64(&p, out);
 }
 
 /* fsroot + cgroup path + "/" + file into out; false if it does not fit. */
@@ -164,7 +171,7 @@ void zp_autoconf_cgroup(const char *fsroot, const char *proc_cgroup, unsigned *q
         char path[512], text[64];
         size_t plen = (len == 1) ? 0 : len; /* "/" adds nothing to fsroot */
         if (zp_join(path, sizeof path, fsroot, cg, plen, "cpu.max") &&
-            zp_read_file(path, text, sizeof text) > 0) {
+            zp_file_read(path, text, sizeof text) > 0) {
             const char *p = text;
             uint64_t quota, period;
             if (zp_read_u64(&p, &quota) && *p == ' ' && (p++, zp_read_u64(&p, &period)) &&
@@ -179,7 +186,7 @@ void zp_autoconf_cgroup(const char *fsroot, const char *proc_cgroup, unsigned *q
             }
         }
         if (zp_join(path, sizeof path, fsroot, cg, plen, "memory.max") &&
-            zp_read_file(path, text, sizeof text) > 0) {
+            zp_file_read(path, text, sizeof text) > 0) {
             const char *p = text;
             uint64_t m;
             if (zp_read_u64(&p, &m) && m && (*mem_max == 0 || m < *mem_max))
@@ -212,7 +219,7 @@ void zp_autoconf_detect(zp_autoconf_t *ac)
     char text[4096]; /* v1 systems list a line per controller before "0::" */
     unsigned quota = 0;
     uint64_t mem = 0;
-    if (zp_read_file("/proc/self/cgroup", text, sizeof text) > 0)
+    if (zp_file_read("/proc/self/cgroup", text, sizeof text) > 0)
         zp_autoconf_cgroup("/sys/fs/cgroup", text, &quota, &mem);
 
     unsigned cpus = (quota && quota < affinity) ? quota : affinity;

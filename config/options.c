@@ -34,8 +34,8 @@ static const struct {
 } zp_opt_alias[] = {
     { ZP_OPT_STATS, "off", ZP_STATS_OFF },
     { ZP_OPT_STATS, "text", ZP_STATS_TEXT },
-    { ZP_OPT_EVICTION, "clockpro", ZP_EVICTION_CLOCK_PRO },
-    { ZP_OPT_EVICTION, "clock_pro", ZP_EVICTION_CLOCK_PRO },
+    { ZP_OPT_EVICTION, "clockpro", 1 },  /* clock-pro: ZP_EVICT_CLOCK_PRO */
+    { ZP_OPT_EVICTION, "clock_pro", 1 },
 };
 
 #define ZP_ENV_PREFIX "ZEROPOOL_"

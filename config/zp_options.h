@@ -17,8 +17,9 @@
 
 enum { ZP_OPT_T_SIZE, ZP_OPT_T_UINT, ZP_OPT_T_POW2, ZP_OPT_T_BOOL, ZP_OPT_T_ENUM, ZP_OPT_T_PATH };
 
-/* Values of the ENUM options, in the order of their "choices" string. */
-enum { ZP_EVICTION_LIFO = 0, ZP_EVICTION_CLOCK_PRO = 1 };
+/* Values of the ENUM options, in the order of their "choices" string. EVICTION's are the
+ * public zp_eviction_t of core/zeropool.h (ZP_EVICT_LIFO, ZP_EVICT_CLOCK_PRO): one enum, not
+ * named again here; test_config checks that the two orders agree. */
 enum { ZP_ZERO_ALLOC_OFF = 0, ZP_ZERO_ALLOC_ON = 1, ZP_ZERO_ALLOC_VERIFY = 2 };
 enum { ZP_ON_ERROR_ABORT = 0, ZP_ON_ERROR_REPORT = 1 };
 enum { ZP_STATS_OFF = 0, ZP_STATS_TEXT = 1, ZP_STATS_JSON = 2 };

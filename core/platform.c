@@ -1,14 +1,21 @@
-/* Memory system calls for the pool, behind the contract stated in platform.h. Every call
- * here may fail (RLIMIT_AS, RLIMIT_MEMLOCK, vm.max_map_count); callers degrade, never crash. */
+/* Every kernel call of the allocator, behind the contract stated in platform.h: memory (for the
+ * pool and for the interposer's metadata), the SIGSEGV hook, the thread id. Every call here may
+ * fail (RLIMIT_AS, RLIMIT_MEMLOCK, vm.max_map_count); callers degrade, never crash.
+ * scripts/lint fails when another file makes one of these calls. */
 #include "platform.h"
+#include "zp_file.h"
 #include "zp_fmt.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #ifndef PR_SET_VMA
@@ -206,16 +213,109 @@ bool zp_os_drop_zeroes(void)
 
 unsigned long zp_os_max_map_count(void)
 {
-    unsigned long v = 0;
-    char buf[32];
-    int fd = open("/proc/sys/vm/max_map_count", O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+    uint64_t v = 0;
+    if (!zp_file_read_u64("/proc/sys/vm/max_map_count", &v) || v == 0 || v > ULONG_MAX)
         return 65530;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    for (ssize_t i = 0; i < n && buf[i] >= '0' && buf[i] <= '9'; i++)
-        v = v * 10 + (unsigned long)(buf[i] - '0');
-    return v ? v : 65530;
+    return (unsigned long)v;
+}
+
+/* ---- metadata reservations: large tables that only cost the pages they touch ---- */
+
+void *zp_os_meta_reserve(size_t size)
+{
+    if (zp_os_injected(ZP_OS_META))
+        return NULL;
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                   -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    madvise(p, size, MADV_DONTDUMP);
+    zp_os_name(p, size);
+    return p;
+}
+
+/* ---- the thread id ---- */
+
+unsigned zp_os_thread_id(void)
+{
+    return (unsigned)syscall(SYS_gettid);
+}
+
+/* ---- the SIGSEGV hook ----
+ * Installed once; it remembers the disposition it replaced and hands every fault on to it:
+ *   - a function (SA_SIGINFO or not): called directly with the same arguments and its mask;
+ *   - SIG_DFL or SIG_IGN: SIGSEGV is reset to SIG_DFL and the handler returns, so the faulting
+ *     instruction runs again and the kernel's default action ends the process (core dump and
+ *     all); a SIGSEGV sent with kill() is raised again instead.
+ * A handler the program installs later simply replaces ours (sigaction replaces): we never
+ * reinstall ourselves, and if that handler chains to ours, ours chains on as above. */
+
+static struct sigaction zp_fault_prev; /* what we replaced; written before ours can run */
+static zp_os_fault_fn zp_fault_fn;
+static _Atomic int zp_fault_installed;
+
+static void zp_os_fault_chain(int sig, siginfo_t *si, void *uc)
+{
+    struct sigaction prev = zp_fault_prev;
+    if (prev.sa_flags & SA_SIGINFO) {
+        if (prev.sa_sigaction != NULL) {
+            sigset_t old;
+            pthread_sigmask(SIG_BLOCK, &prev.sa_mask, &old);
+            if (prev.sa_flags & SA_RESETHAND)
+                zp_fault_prev.sa_handler = SIG_DFL;
+            prev.sa_sigaction(sig, si, uc);
+            pthread_sigmask(SIG_SETMASK, &old, NULL);
+            return;
+        }
+    } else if (prev.sa_handler != SIG_DFL && prev.sa_handler != SIG_IGN) {
+        sigset_t old;
+        pthread_sigmask(SIG_BLOCK, &prev.sa_mask, &old);
+        if (prev.sa_flags & SA_RESETHAND)
+            zp_fault_prev.sa_handler = SIG_DFL;
+        prev.sa_handler(sig);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        return;
+    }
+    if (si->si_code <= 0 && prev.sa_handler == SIG_IGN)
+        return; /* sent by kill(), and ignored before we came */
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    sigemptyset(&dfl.sa_mask);
+    sigaction(sig, &dfl, NULL);
+    if (si->si_code <= 0)
+        (void)raise(sig); /* blocked until we return, then the default action */
+}
+
+static void zp_os_fault_handler(int sig, siginfo_t *si, void *uc)
+{
+    int e = errno;
+    /* si_code > 0: raised by the kernel for an access, so si_addr means something. */
+    if (si->si_code > 0 && zp_fault_fn != NULL)
+        zp_fault_fn(si->si_addr, uc);
+    zp_os_fault_chain(sig, si, uc);
+    errno = e;
+}
+
+bool zp_os_fault_hook(zp_os_fault_fn fn)
+{
+    int s = 0;
+    if (!atomic_compare_exchange_strong(&zp_fault_installed, &s, 1))
+        return false;
+    zp_fault_fn = fn;
+    struct sigaction ours, before;
+    memset(&ours, 0, sizeof ours);
+    ours.sa_sigaction = zp_os_fault_handler;
+    ours.sa_flags = SA_SIGINFO | SA_ONSTACK; /* on the alternate stack when there is one */
+    sigemptyset(&ours.sa_mask);
+    if (sigaction(SIGSEGV, NULL, &zp_fault_prev) != 0)
+        return false;
+    if (sigaction(SIGSEGV, &ours, &before) != 0)
+        return false;
+    /* A handler installed by another thread in between is the one to chain to. */
+    if (before.sa_handler != zp_fault_prev.sa_handler)
+        zp_fault_prev = before;
+    return true;
 }
 
 bool zp_os_can_commit(size_t size)

@@ -1,5 +1,5 @@
-/* The platform layer: the only code of the core that makes memory system calls (mmap, munmap,
- * mprotect, madvise, mlock, mincore, prctl). Contract of every function: addresses and sizes
+/* The platform layer: the only code of the allocator that makes memory and signal system calls
+ * (mmap, munmap, mprotect, madvise, mlock, mincore, prctl, sigaction; scripts/lint checks it). Contract of every function: addresses and sizes
  * are page-aligned and sizes > 0; a bool result is true on success, and on failure errno says
  * why. Nothing here allocates or takes locks, so it can run anywhere in the pool.
  * A test hook (zp_os_inject) makes chosen calls fail, for the fault-injection tests. */
@@ -45,6 +45,24 @@ bool zp_os_can_commit(size_t size);
 bool zp_os_drop_zeroes(void);
 /* vm.max_map_count, or 65530 if it cannot be read. */
 unsigned long zp_os_max_map_count(void);
+
+/* Metadata address space of any layer (the interposer's trace table): read-write,
+ * MAP_NORESERVE (only the pages touched cost memory), MADV_DONTDUMP, named [anon:zeropool];
+ * fails under fault injection like zp_os_meta_alloc (ZP_OS_META). Freed with zp_os_meta_free. */
+void *zp_os_meta_reserve(size_t size);
+
+/* The kernel's id of the calling thread (gettid). */
+unsigned zp_os_thread_id(void);
+
+/* Called for every SIGSEGV the kernel raises for a memory access (never for one sent with
+ * kill()), with the faulting address and the handler's ucontext, in the signal handler:
+ * async-signal-safe code only. */
+typedef void (*zp_os_fault_fn)(void *addr, void *uc);
+/* Install the process's SIGSEGV hook (once; later calls return false). After fn returns, the
+ * fault goes on to the disposition that was in place before, as if we were not there: a
+ * handler is called, SIG_DFL or SIG_IGN end the process the kernel's way. A handler the
+ * program installs later replaces ours. False when sigaction failed or a hook exists. */
+bool zp_os_fault_hook(zp_os_fault_fn fn);
 
 /* ---- fault injection, for tests only ---- */
 typedef enum {

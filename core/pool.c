@@ -38,7 +38,7 @@ void zp_config_from_options(zp_config_t *cfg, const zp_options_t *o)
     cfg->max_pooled_size = (size_t)o->max_pooled;
     cfg->pool_bytes = (size_t)o->pool_bytes;
     cfg->tls_cache_bytes = (size_t)o->tls_cache_bytes;
-    cfg->eviction = o->eviction == ZP_EVICTION_LIFO ? ZP_EVICT_LIFO : ZP_EVICT_CLOCK_PRO;
+    cfg->eviction = o->eviction == ZP_EVICT_LIFO ? ZP_EVICT_LIFO : ZP_EVICT_CLOCK_PRO;
     cfg->pin = o->pin != 0;
     cfg->guard_pages = o->guard != 0;
     cfg->dontdump = o->dontdump != 0;
@@ -161,7 +161,7 @@ ZP_API void zp_pool_destroy(zp_pool_t *pool)
 
 /* ---- misuse ---- */
 static const char *const zp_misuse_names[ZP_MISUSE_COUNT] = {
-    "no error", "double free", "invalid free", "invalid free", "overflow", "non-zero buffer",
+    "no error", "double free", "invalid free", "wild free", "overflow", "non-zero buffer",
 };
 
 ZP_API const char *zp_misuse_name(zp_misuse_t kind)

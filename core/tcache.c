@@ -9,7 +9,6 @@
 #include "platform.h"
 
 #include <string.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 __thread zp_tls_t zp_tls __attribute__((tls_model("initial-exec")));
@@ -49,7 +48,7 @@ static zp_tcache_t *zp_tc_alloc(void)
 unsigned zp_thread_shard(zp_pool_t *pool)
 {
     if (!zp_tls.shard_seed)
-        zp_tls.shard_seed = (unsigned)syscall(SYS_gettid) | 0x80000000u;
+        zp_tls.shard_seed = zp_os_thread_id() | 0x80000000u;
     /* Fibonacci hashing of the thread id; the mask keeps it a power-of-two shard index. */
     return (unsigned)((zp_tls.shard_seed * 0x9E3779B97F4A7C15ull) >> 40) & pool->shard_mask;
 }

@@ -7,12 +7,12 @@
 #include <libunwind.h>
 
 #include "backtrace.h"
+#include "platform.h"
 
 #include <dlfcn.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <ucontext.h>
 
 /* ---- taking a backtrace ---- */
@@ -146,8 +146,9 @@ void zp_bt_write(zp_buf_t *b, int fd, const zp_bt_t *bt)
 }
 
 /* ---- ZEROPOOL_TRACE_ALLOC records ----
- * A hash table keyed by buffer address: 4-way buckets, each with a try-lock, in one mapping made
- * at the first record (MAP_NORESERVE: only the buckets used cost memory). Records are not removed
+ * A hash table keyed by buffer address: 4-way buckets, each with a try-lock, in one metadata
+ * reservation made at the first record (zp_os_meta_reserve: only the buckets used cost memory,
+ * kept out of core dumps). Records are not removed
  * at free, so a double free still finds where the buffer was allocated; a reuse of the address
  * overwrites it, and a full bucket overwrites its oldest record. Nothing ever waits: a busy
  * bucket drops the record (allocation) or the lookup (report). */
@@ -179,9 +180,8 @@ static bt_bucket_t *bt_table_get(bool create)
     if (!atomic_compare_exchange_strong(&bt_table_state, &s, 1))
         return NULL; /* another thread maps it, or mapping failed: no record this time */
     size_t bytes = sizeof(bt_bucket_t) << BT_BUCKETS_LG;
-    void *m = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (m == MAP_FAILED) {
+    void *m = zp_os_meta_reserve(bytes);
+    if (m == NULL) {
         atomic_store(&bt_table_state, 3);
         return NULL;
     }

@@ -11,18 +11,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 
-static int maps_has(const char *what)
-{
-    FILE *f = fopen("/proc/self/maps", "r");
-    char line[512];
-    int found = 0;
-    while (f && fgets(line, sizeof line, f))
-        if (strstr(line, what))
-            found = 1;
-    if (f)
-        fclose(f);
-    return found;
-}
+#include "test_util.h"
 
 int main(int argc, char **argv)
 {
@@ -43,7 +32,7 @@ int main(int argc, char **argv)
             return 77;
         char *p = malloc((size_t)2 << 20);
         p[0] = 1;
-        int found = maps_has("[anon:zeropool]");
+        int found = test_maps_has("[anon:zeropool]");
         free(p);
         return found ? 0 : 1;
     }

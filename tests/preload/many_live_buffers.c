@@ -8,34 +8,11 @@
 #include <string.h>
 #include <sys/mman.h>
 
-static long read_long(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    long v = -1;
-    if (f) {
-        if (fscanf(f, "%ld", &v) != 1)
-            v = -1;
-        fclose(f);
-    }
-    return v;
-}
-
-static long count_maps(void)
-{
-    FILE *f = fopen("/proc/self/maps", "r");
-    long n = 0;
-    int c;
-    if (f == NULL)
-        return -1;
-    while ((c = fgetc(f)) != EOF)
-        n += c == '\n';
-    fclose(f);
-    return n;
-}
+#include "test_util.h"
 
 int main(void)
 {
-    long limit = read_long("/proc/sys/vm/max_map_count");
+    long limit = test_proc_long("/proc/sys/vm/max_map_count");
     if (limit <= 0 || limit > 200000) {
         printf("vm.max_map_count is %ld: too high to reach in a test, skipped\n", limit);
         return 77;
@@ -49,12 +26,12 @@ int main(void)
         v[i] = malloc(size);
         if (v[i] == NULL) {
             printf("FAIL: malloc(%zu) = NULL (errno %d) with %ld buffers live, %ld mappings\n",
-                   size, errno, i, count_maps());
+                   size, errno, i, test_maps_count());
             return 1;
         }
         memset(v[i], 1, 64);
     }
-    long maps = count_maps();
+    long maps = test_maps_count();
     void *m = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     printf("%ld buffers of %zu bytes live, %ld mappings of %ld allowed\n", count, size, maps, limit);
     int bad = 0;

@@ -11,27 +11,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "test_util.h"
+
 #define BIG ((size_t)2 << 20)
-
-static int failures;
-#define CHECK(cond, ...)                                     \
-    do {                                                     \
-        if (!(cond)) {                                       \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
-            fprintf(stderr, __VA_ARGS__);                    \
-            fputc('\n', stderr);                             \
-            failures++;                                      \
-        }                                                    \
-    } while (0)
-
-static int all_zero(const void *p, size_t n)
-{
-    const unsigned char *c = p;
-    for (size_t i = 0; i < n; i++)
-        if (c[i])
-            return 0;
-    return 1;
-}
 
 static int from_zeropool(void)
 {
@@ -45,7 +27,7 @@ static int ctor_zero;
 __attribute__((constructor(101))) static void early(void)
 {
     ctor_block = malloc(BIG);
-    ctor_zero = ctor_block != NULL && all_zero(ctor_block, BIG);
+    ctor_zero = ctor_block != NULL && test_all_zero(ctor_block, BIG);
     if (ctor_block)
         memset(ctor_block, 0x6b, BIG);
 }
@@ -59,7 +41,7 @@ static void *racer(void *arg)
     void *p[3];
     for (int i = 0; i < 3; i++) {
         p[i] = malloc(BIG + (size_t)i * 65536);
-        if (p[i] == NULL || !all_zero(p[i], BIG))
+        if (p[i] == NULL || !test_all_zero(p[i], BIG))
             return (void *)1;
         memset(p[i], 0x11, BIG);
     }
@@ -72,9 +54,9 @@ static int exec_child(void)
 {
     CHECK(from_zeropool(), "the exec'ed child does not run with libzeropool");
     unsigned char *p = malloc(BIG);
-    CHECK(p && all_zero(p, BIG), "child: large block not zero");
+    CHECK(p && test_all_zero(p, BIG), "child: large block not zero");
     free(p);
-    return failures ? 1 : 0;
+    return test_failures ? 1 : 0;
 }
 
 int main(int argc, char **argv)
@@ -113,7 +95,7 @@ int main(int argc, char **argv)
     waitpid(pid, &status, 0);
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "exec'ed child: status %#x", status);
 
-    if (failures == 0)
+    if (test_failures == 0)
         printf("bootstrap: all checks passed\n");
-    return failures ? 1 : 0;
+    return test_failures ? 1 : 0;
 }

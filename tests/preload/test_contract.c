@@ -12,7 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "preload_util.h"
+#include "test_util.h"
 
 #define LARGE ((size_t)1 << 20)
 #define SMALL ((size_t)100)
@@ -27,15 +27,6 @@ static size_t opaque(size_t v)
 static bool aligned(const void *p, size_t a)
 {
     return ((uintptr_t)p & (a - 1)) == 0;
-}
-
-static bool all_zero(const void *p, size_t n)
-{
-    const unsigned char *c = p;
-    for (size_t i = 0; i < n; i++)
-        if (c[i])
-            return false;
-    return true;
 }
 
 static void *sym(const char *name)
@@ -99,7 +90,7 @@ Test(preload, large_malloc_is_zero)
 {
     for (int round = 0; round < 4; round++) {
         unsigned char *p = malloc(LARGE);
-        cr_assert(all_zero(p, malloc_usable_size(p)));
+        cr_assert(test_all_zero(p, malloc_usable_size(p)));
         memset(p, 0x5a, malloc_usable_size(p));
         free(p);
     }
@@ -128,7 +119,7 @@ Test(preload, calloc_is_zero_after_dirty_free)
             free(d);
             unsigned char *p = calloc(1, sizes[i]);
             cr_assert_not_null(p);
-            cr_assert(all_zero(p, sizes[i]), "calloc(%zu) not zero", sizes[i]);
+            cr_assert(test_all_zero(p, sizes[i]), "calloc(%zu) not zero", sizes[i]);
             free(p);
         }
     }
@@ -141,7 +132,7 @@ Test(preload, realloc_null_is_malloc)
     free(p);
     p = realloc(NULL, LARGE);
     cr_assert_not_null(p);
-    cr_assert(all_zero(p, LARGE));
+    cr_assert(test_all_zero(p, LARGE));
     free(p);
     p = realloc(NULL, 0);
     cr_assert_not_null(p); /* glibc: malloc(0) */
@@ -237,7 +228,7 @@ Test(preload, realloc_grows_in_place_in_pool)
     memset(p, 0x99, LARGE - 8192);
     unsigned char *q = realloc(p, LARGE);
     cr_assert_eq(q, p);
-    cr_assert(all_zero(q + LARGE - 8192, 8192));
+    cr_assert(test_all_zero(q + LARGE - 8192, 8192));
     free(q);
 }
 
@@ -395,7 +386,7 @@ Test(preload, free_variants_and_libc_aliases)
         p = lrealloc(p, sizes[i] * 2);
         lfree(p);
         p = lcalloc(sizes[i], 1);
-        cr_assert(all_zero(p, sizes[i]));
+        cr_assert(test_all_zero(p, sizes[i]));
         lfree(p);
         p = lmemalign(256, sizes[i]);
         cr_assert(aligned(p, 256));

@@ -12,16 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "preload_util.h"
-
-static bool all_zero(const void *p, size_t n)
-{
-    const unsigned char *c = p;
-    for (size_t i = 0; i < n; i++)
-        if (c[i])
-            return false;
-    return true;
-}
+#include "test_util.h"
 
 /* A burst of large and small allocations; returns false if a large one was not zero. */
 static bool churn(unsigned seed, int rounds)
@@ -35,7 +26,7 @@ static bool churn(unsigned seed, int rounds)
         unsigned char *p = malloc(n);
         if (p == NULL)
             return false;
-        if (n >= test_threshold() && !all_zero(p, n)) /* pool buffers are zero */
+        if (n >= test_threshold() && !test_all_zero(p, n)) /* pool buffers are zero */
             return false;
         memset(p, (int)(seed & 0xff) | 1, n);
         keep[slot] = p;
@@ -90,7 +81,7 @@ Test(threads, fork_then_allocate_at_once)
         pid_t pid = fork();
         if (pid == 0) {
             unsigned char *p = malloc((size_t)2 << 20);
-            bool ok = p != NULL && all_zero(p, (size_t)2 << 20);
+            bool ok = p != NULL && test_all_zero(p, (size_t)2 << 20);
             free(p);
             free(malloc(10));
             _exit(ok ? 0 : 1);
@@ -107,7 +98,7 @@ static void *large_worker(void *arg)
     void *p[4];
     for (int i = 0; i < 4; i++) {
         p[i] = malloc(n + (size_t)i * 4096);
-        if (p[i] == NULL || (n >= test_threshold() && !all_zero(p[i], n)))
+        if (p[i] == NULL || (n >= test_threshold() && !test_all_zero(p[i], n)))
             return (void *)1;
         memset(p[i], 0xa5, n);
     }
@@ -140,7 +131,7 @@ static void key_dtor(void *v)
 {
     free(v);
     void *again = malloc((size_t)1 << 20);
-    if (again == NULL || !all_zero(again, (size_t)1 << 20))
+    if (again == NULL || !test_all_zero(again, (size_t)1 << 20))
         abort();
     free(again);
     free(malloc(100));

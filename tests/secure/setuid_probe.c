@@ -7,17 +7,7 @@
 #include <sys/auxv.h>
 #include <unistd.h>
 
-static bool mapped(const char *name)
-{
-    FILE *f = fopen("/proc/self/maps", "r");
-    char line[512];
-    bool found = false;
-    while (f != NULL && !found && fgets(line, sizeof line, f) != NULL)
-        found = strstr(line, name) != NULL;
-    if (f != NULL)
-        fclose(f);
-    return found;
-}
+#include "test_util.h"
 
 int main(void)
 {
@@ -31,6 +21,6 @@ int main(void)
         free(small);
     }
     printf("probe ok: euid=%d ruid=%d secure=%lu zeropool=%d\n", (int)geteuid(), (int)getuid(),
-           getauxval(AT_SECURE), mapped("libzeropool"));
+           getauxval(AT_SECURE), test_maps_has("libzeropool"));
     return 0;
 }

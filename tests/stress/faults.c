@@ -26,37 +26,14 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "test_util.h"
+
 #define MiB ((size_t)1 << 20)
-
-static int failures;
-
-#define CHECK(cond, ...)                                   \
-    do {                                                   \
-        if (!(cond)) {                                     \
-            fprintf(stderr, "faults: FAIL %s:%d: ", __func__, __LINE__); \
-            fprintf(stderr, __VA_ARGS__);                  \
-            fputc('\n', stderr);                           \
-            failures++;                                    \
-        }                                                  \
-    } while (0)
-
-static size_t status_bytes(const char *name)
-{
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
-    size_t v = 0, len = strlen(name);
-    while (f != NULL && fgets(line, sizeof line, f) != NULL)
-        if (strncmp(line, name, len) == 0 && line[len] == ':')
-            v = strtoull(line + len + 1, NULL, 10) << 10;
-    if (f != NULL)
-        fclose(f);
-    return v;
-}
 
 /* The address space limit: what is mapped now plus room. */
 static void limit_as(size_t room)
 {
-    size_t lim = status_bytes("VmSize") + room;
+    size_t lim = test_status_bytes("VmSize") + room;
     struct rlimit rl = {lim, lim};
     if (setrlimit(RLIMIT_AS, &rl) != 0) {
         perror("setrlimit(RLIMIT_AS)");
@@ -208,7 +185,7 @@ static int case_rlimit_as(void)
     printf("rlimit_as: %d blocks (%zu MiB) under a 768 MiB limit, then ENOMEM for all %d sizes; "
            "%d/500 small allocations after; %d/%d again after frees\n",
            n, got >> 20, NSIZES, small, again, want);
-    return failures ? 1 : 0;
+    return test_failures ? 1 : 0;
 }
 
 /* Everything freed, a size class never used before: the address space the pool kept for
@@ -233,7 +210,7 @@ static int case_as_other_class(void)
     free(p);
     printf("as_other_class: %d x 16 MiB until ENOMEM, all freed, then 40 MiB %s\n", n,
            p != NULL ? "succeeded" : "FAILED");
-    return failures ? 1 : 0;
+    return test_failures ? 1 : 0;
 }
 
 static int case_realloc_oom(void)
@@ -295,7 +272,7 @@ static int case_realloc_oom(void)
     printf("realloc_oom: grew 1 MiB x1.5 %d times to %zu MiB under a 512 MiB limit, then "
            "ENOMEM with the block intact; small->400 MiB realloc %s\n",
            grows, n >> 20, fails_small ? "failed with the block intact" : "succeeded");
-    return failures ? 1 : 0;
+    return test_failures ? 1 : 0;
 }
 
 /* Many live pooled buffers, each with a guard page: vm.max_map_count must be respected by
@@ -321,17 +298,12 @@ static int case_map_count(void)
           strerror(errno), got);
     if (m != MAP_FAILED)
         munmap(m, 4096);
-    FILE *f = fopen("/proc/self/maps", "r");
-    int lines = 0, c;
-    while (f != NULL && (c = fgetc(f)) != EOF)
-        lines += c == '\n';
-    if (f != NULL)
-        fclose(f);
+    long lines = test_maps_count();
     for (int i = 0; i < got; i++)
         free(v[i]);
-    printf("map_count: %d of %d buffers of %zu bytes live, %d mappings, own mmap %s\n", got,
+    printf("map_count: %d of %d buffers of %zu bytes live, %ld mappings, own mmap %s\n", got,
            COUNT, n, lines, m != MAP_FAILED ? "ok" : "failed");
-    return failures ? 1 : 0;
+    return test_failures ? 1 : 0;
 }
 
 /* Drop CAP_IPC_LOCK (root may lock beyond RLIMIT_MEMLOCK) from every set. */
@@ -395,12 +367,12 @@ static int case_memlock(void)
                 memset(b[i], 0x77, n);
             }
         }
-        size_t l = status_bytes("VmLck");
+        size_t l = test_status_bytes("VmLck");
         if (l > max_lck)
             max_lck = l;
         for (int i = 0; i < N; i++)
             free(b[i]);
-        l = status_bytes("VmLck");
+        l = test_status_bytes("VmLck");
         if (l > max_lck)
             max_lck = l;
     }
@@ -423,24 +395,12 @@ static int case_memlock(void)
     printf("memlock: %d/%d allocations with ZEROPOOL_PIN=1 and a %zu KiB RLIMIT_MEMLOCK; peak "
            "VmLck %zu KiB; %d warning\n",
            ok, 3 * N, lim >> 10, max_lck >> 10, warnings);
-    return failures ? 1 : 0;
-}
-
-static bool library_mapped(const char *name)
-{
-    FILE *f = fopen("/proc/self/maps", "r");
-    char line[512];
-    bool found = false;
-    while (f != NULL && !found && fgets(line, sizeof line, f) != NULL)
-        found = strstr(line, name) != NULL;
-    if (f != NULL)
-        fclose(f);
-    return found;
+    return test_failures ? 1 : 0;
 }
 
 int main(int argc, char **argv)
 {
-    zeropool = library_mapped("libzeropool");
+    zeropool = test_maps_has("libzeropool");
     if (argc == 2 && strcmp(argv[1], "rlimit_as") == 0)
         return case_rlimit_as();
     if (argc == 2 && strcmp(argv[1], "as_other_class") == 0)

@@ -20,7 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "preload_util.h"
+#include "test_util.h"
 
 #define MAX_THREADS 64
 #define SLOTS 16                 /* blocks one thread holds */
@@ -604,18 +604,6 @@ static void fork_midway(void)
     forks_done++;
 }
 
-static bool library_mapped(const char *name)
-{
-    FILE *f = fopen("/proc/self/maps", "r");
-    char line[512];
-    bool found = false;
-    while (f != NULL && !found && fgets(line, sizeof line, f) != NULL)
-        found = strstr(line, name) != NULL;
-    if (f != NULL)
-        fclose(f);
-    return found;
-}
-
 int main(int argc, char **argv)
 {
     if (argc != 3) {
@@ -633,7 +621,7 @@ int main(int argc, char **argv)
         return 2;
     }
     threshold = test_threshold();
-    zeropool = library_mapped("libzeropool");
+    zeropool = test_maps_has("libzeropool");
     if (threshold < 64)
         threshold = 64;
     /* Create the pool before the threads race for it: a request that loses the race for the

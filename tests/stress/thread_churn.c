@@ -17,41 +17,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "test_util.h"
+
 #define MAX_CONCURRENT 64
 #define MAX_BUFS 10
 #define MIN_BUF ((size_t)128 << 10)
 #define MAX_BUF ((size_t)1 << 20)
 #define MARGIN ((size_t)96 << 20) /* jemalloc, glibc's cache of thread stacks, the binary */
-
-static size_t env_size(const char *name, size_t dflt)
-{
-    const char *s = getenv(name);
-    if (s == NULL || *s == '\0' || strcmp(s, "auto") == 0)
-        return dflt;
-    char *end;
-    size_t v = strtoull(s, &end, 10);
-    if (*end == 'K' || *end == 'k')
-        v <<= 10;
-    else if (*end == 'M' || *end == 'm')
-        v <<= 20;
-    else if (*end == 'G' || *end == 'g')
-        v <<= 30;
-    return v;
-}
-
-/* A line "Name:   123 kB" of /proc/self/status, in bytes. */
-static size_t status_bytes(const char *name)
-{
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
-    size_t v = 0, len = strlen(name);
-    while (f != NULL && fgets(line, sizeof line, f) != NULL)
-        if (strncmp(line, name, len) == 0 && line[len] == ':')
-            v = strtoull(line + len + 1, NULL, 10) << 10;
-    if (f != NULL)
-        fclose(f);
-    return v;
-}
 
 /* The size="N" of the row type="NAME" of malloc_info (NAME_bytes accepted too); SIZE_MAX if
  * it is not there. */
@@ -128,18 +100,6 @@ static void *churner(void *arg)
     return NULL;
 }
 
-static bool library_mapped(const char *name)
-{
-    FILE *f = fopen("/proc/self/maps", "r");
-    char line[512];
-    bool found = false;
-    while (f != NULL && !found && fgets(line, sizeof line, f) != NULL)
-        found = strstr(line, name) != NULL;
-    if (f != NULL)
-        fclose(f);
-    return found;
-}
-
 int main(int argc, char **argv)
 {
     if (argc != 3) {
@@ -154,12 +114,12 @@ int main(int argc, char **argv)
     const char *lng = getenv("ZEROPOOL_LONG_TESTS");
     if (lng != NULL && strcmp(lng, "1") == 0)
         nthreads *= 10;
-    size_t budget = env_size("ZEROPOOL_POOL_BYTES", 0);
+    size_t budget = test_env_size("ZEROPOOL_POOL_BYTES", 0);
     if (budget == 0) {
         fprintf(stderr, "thread_churn: set ZEROPOOL_POOL_BYTES (the budget it checks)\n");
         return 2;
     }
-    zeropool = library_mapped("libzeropool");
+    zeropool = test_maps_has("libzeropool");
     /* Warm up (pool, jemalloc arenas, glibc's stack cache), then take the baseline. */
     for (int i = 0; i < conc; i++) {
         pthread_t t;
@@ -168,7 +128,7 @@ int main(int argc, char **argv)
     }
     for (int i = 0; i < MAX_CONCURRENT; i++)
         free(atomic_exchange(&handed[i], NULL));
-    size_t base = status_bytes("VmRSS"), live0 = info_total("live");
+    size_t base = test_status_bytes("VmRSS"), live0 = info_total("live");
     size_t live_max = (size_t)conc * MAX_BUFS * MAX_BUF + MAX_CONCURRENT * MAX_BUF;
     size_t bound = base + budget + live_max + MARGIN;
     size_t max_pooled = 0;
@@ -190,7 +150,7 @@ int main(int argc, char **argv)
             return 1;
         }
         if (done % 100 < (done - n) % 100 || done == nthreads) { /* every 100 threads */
-            size_t rss = status_bytes("VmRSS"), pooled = info_total("pooled");
+            size_t rss = test_status_bytes("VmRSS"), pooled = info_total("pooled");
             if (pooled != SIZE_MAX && pooled > max_pooled)
                 max_pooled = pooled;
             if (rss > bound || (pooled != SIZE_MAX && pooled > budget)) {
@@ -205,7 +165,7 @@ int main(int argc, char **argv)
     for (int i = 0; i < MAX_CONCURRENT; i++)
         free(atomic_exchange(&handed[i], NULL));
     clock_gettime(CLOCK_MONOTONIC, &t1);
-    size_t hwm = status_bytes("VmHWM"), live = info_total("live");
+    size_t hwm = test_status_bytes("VmHWM"), live = info_total("live");
     double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
     printf("thread_churn: %d threads (%d at a time), %llu MiB written, in %.1f s: VmHWM %zu MiB, "
            "bound %zu MiB (baseline %zu + budget %zu + live %zu + margin %zu), max pooled %zu "

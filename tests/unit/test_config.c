@@ -1,6 +1,7 @@
 /* Unit tests of config/: size, bool, enum and power-of-two parsing, ZEROPOOL_CONF, precedence,
  * the exact text of the messages for bad and unknown settings, secure-execution mode, the
  * auto-configuration formulas and detection, the dump and the message formatter. */
+#include "zeropool.h" /* ZP_EVICT_*: the values of ZEROPOOL_EVICTION */
 #include "zp_fmt.h"
 #include "zp_options.h"
 
@@ -152,14 +153,14 @@ Test(values, enums_by_name_and_alias)
 {
     zp_options_t o;
     fresh(&o);
-    cr_expect_eq(o.eviction, ZP_EVICTION_CLOCK_PRO);
+    cr_expect_eq(o.eviction, ZP_EVICT_CLOCK_PRO);
     cr_expect_eq(set(&o, "EVICTION", "LIFO"), 0);
-    cr_expect_eq(o.eviction, ZP_EVICTION_LIFO);
+    cr_expect_eq(o.eviction, ZP_EVICT_LIFO);
     static const char *const cp[] = { "clock-pro", "clockpro", "clock_pro", "Clock-Pro" };
     for (size_t i = 0; i < sizeof cp / sizeof cp[0]; i++) {
-        o.eviction = ZP_EVICTION_LIFO;
+        o.eviction = ZP_EVICT_LIFO;
         cr_expect_eq(set(&o, "EVICTION", cp[i]), 0, "%s", cp[i]);
-        cr_expect_eq(o.eviction, ZP_EVICTION_CLOCK_PRO, "%s", cp[i]);
+        cr_expect_eq(o.eviction, ZP_EVICT_CLOCK_PRO, "%s", cp[i]);
     }
     static const struct {
         const char *s;
@@ -181,7 +182,7 @@ Test(values, enums_by_name_and_alias)
     cr_expect_eq(set(&o, "ON_ERROR", "lifo"), -1, "choices of another option do not count");
     capture_end();
     cr_expect_eq(o.stats, ZP_STATS_JSON);
-    cr_expect_eq(o.eviction, ZP_EVICTION_CLOCK_PRO);
+    cr_expect_eq(o.eviction, ZP_EVICT_CLOCK_PRO);
     cr_expect_eq(o.on_error, ZP_ON_ERROR_REPORT);
 }
 
@@ -281,7 +282,7 @@ Test(conf, well_formed)
     cr_expect_eq(zp_options_parse_conf(&o, "threshold:128K,shards:8, eviction : lifo ,pin:yes"), 0);
     cr_expect_eq(o.threshold, 128 * ZP_KIB);
     cr_expect_eq(o.shards, 8);
-    cr_expect_eq(o.eviction, ZP_EVICTION_LIFO);
+    cr_expect_eq(o.eviction, ZP_EVICT_LIFO);
     cr_expect_eq(o.pin, 1);
     cr_expect_eq(o.source[ZP_OPT_SHARDS], ZP_SRC_CONF);
     cr_expect_eq(o.source[ZP_OPT_GUARD], ZP_SRC_DEFAULT);

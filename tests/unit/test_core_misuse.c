@@ -262,7 +262,7 @@ Test(core_misuse, misuse_names)
     cr_assert_str_eq(zp_misuse_name(ZP_MISUSE_DOUBLE_FREE), "double free");
     cr_assert_str_eq(zp_misuse_name(ZP_MISUSE_INVALID_FREE), "invalid free");
     cr_assert_str_eq(zp_misuse_name(ZP_MISUSE_OVERFLOW), "overflow");
-    cr_assert_not_null(zp_misuse_name(ZP_MISUSE_WILD_FREE));
+    cr_assert_str_eq(zp_misuse_name(ZP_MISUSE_WILD_FREE), "wild free");
     cr_assert_not_null(zp_misuse_name(ZP_MISUSE_NOT_ZERO));
     cr_assert_not_null(zp_misuse_name((zp_misuse_t)99));
 }
