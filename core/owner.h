@@ -25,7 +25,7 @@ extern _Atomic(struct zp_span **) zp_map_l1[ZP_MAP_L1_SIZE];
 static inline struct zp_span *zp_map_lookup(const void *p)
 {
     uintptr_t a = (uintptr_t)p;
-    if (__builtin_expect(a >> 47, 0))
+    if (__builtin_expect((a >> 47) != 0, 0))
         return NULL;
     struct zp_span **leaf =
         atomic_load_explicit(&zp_map_l1[a >> ZP_MAP_L1_SHIFT], memory_order_acquire);

@@ -40,10 +40,12 @@ static void *ip_cxx_sym(const char *name)
     return dlsym(RTLD_NEXT, name); /* the next definition after ours, never ours */
 }
 
+typedef ip_handler_t (*ip_get_handler_t)(void);
+
 static ip_handler_t ip_new_handler(void)
 {
-    ip_handler_t (*get)(void) = (ip_handler_t(*)(void))ip_cxx_sym("_ZSt15get_new_handlerv");
-    return get != NULL ? get() : NULL;
+    ip_get_handler_t get_handler = (ip_get_handler_t)ip_cxx_sym("_ZSt15get_new_handlerv");
+    return get_handler != NULL ? get_handler() : NULL;
 }
 
 __attribute__((noreturn)) static void ip_throw_bad_alloc(void)
