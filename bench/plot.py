@@ -4,10 +4,10 @@
 peak RSS ratios to glibc) below, each panel on its own so whole processes never share an axis
 with micro-benchmarks. usage: plot.py DIR [OUT.png]
 
-Every panel has a log axis clipped to 1/4..4x, so 1-3x differences stay readable; a clipped
-bar stops at the edge and carries its real value, written along it. Bars start at 1 (glibc) and go up or
-down; the whisker is the spread over the rounds (lowest and highest round over glibc's
-median). Allocators that fill or scrub freed memory are hatched."""
+Every panel has a log axis clipped to 1/4..4x, so 1-3x differences stay readable; a
+clipped bar stops at the edge and carries its real value, written along it. Bars start at 1
+(glibc) and go up or down; the whisker is the spread over the rounds (lowest and highest round
+over glibc's median). Allocators that fill or scrub freed memory are hatched."""
 import csv
 import os
 import shutil
@@ -23,8 +23,10 @@ SCRUBS = {"glibc-perturb", "jemalloc-junk", "zeropool", "zeropool-noscrub"}
 COLORS = {"glibc-perturb": "#9e9e9e", "jemalloc": "#1f77b4", "jemalloc-junk": "#6baed6",
           "mimalloc": "#2ca02c", "tcmalloc": "#ff7f0e", "scudo": "#8c564b",
           "zeropool": "#d62728", "zeropool-noscrub": "#e377c2"}
-LEGEND = {"glibc-perturb": "glibc perturb (fills freed)", "jemalloc-junk": "jemalloc junk (fills freed)",
-          "zeropool": "zeropool (scrubs)", "zeropool-noscrub": "zeropool, small scrub off (scrubs large)"}
+LEGEND = {"glibc-perturb": "glibc perturb (fills freed)",
+          "jemalloc-junk": "jemalloc junk (fills freed)",
+          "zeropool": "zeropool (scrubs)",
+          "zeropool-noscrub": "zeropool, small scrub off (scrubs large)"}
 
 
 def micro_rows(path):
@@ -112,7 +114,8 @@ def panel(rows, title, ylabel, work, n):
         plots.append(f'"{dat}" index {k} using 1:2:3:4:5:6 with boxxyerror lc rgb "{COLORS[a]}" '
                      f'fs {fill} border lc rgb "{COLORS[a]}" title "{LEGEND.get(a, a)}"')
     for k, a in enumerate(allocs):
-        plots.append(f'"{dat}" index {k} using 1:7:(0):($8-$7) with vectors heads size 0.08,90 lw 1 '
+        plots.append(f'"{dat}" index {k} using 1:7:(0):($8-$7) with vectors heads '
+                     f'size 0.08,90 lw 1 '
                      f'lc rgb "black" notitle')
         plots.append(f'"{dat}" index {k} using 1:9:10 with labels boxed rotate by 90 '
                      f'font ",8" tc rgb "black" notitle')
@@ -121,7 +124,8 @@ set title "{title}" font ",12"
 set ylabel "{ylabel}"
 set logscale y
 set yrange [{LO}:{HI}]
-set ytics ("1/4" 0.25, "1/3" 0.333, "1/2" 0.5, "2/3" 0.667, "0.8" 0.8, "1" 1, "1.25" 1.25, "1.5" 1.5, "2" 2, "3" 3, "4" 4)
+set ytics ("1/4" 0.25, "1/3" 0.333, "1/2" 0.5, "2/3" 0.667, "0.8" 0.8, "1" 1, \
+           "1.25" 1.25, "1.5" 1.5, "2" 2, "3" 3, "4" 4)
 set grid ytics
 set xrange [-1:{len(rows) * width - gap}]
 set xtics ({tics}) rotate by -20 scale 0 font ",9"

@@ -591,7 +591,8 @@ def main():
         "",
         main_md,
         "",
-        "![time relative to glibc](bench/results/main.png)" if have_png else "",
+        "![time, throughput and peak RSS relative to glibc](bench/results/main.png)"
+        if have_png else "",
         "",
         "Every allocator gets the program unmodified through LD_PRELOAD; zeropool alone scrubs every "
         "freed large buffer and hands out only zeroed memory. Details, targets and the core API "
@@ -622,7 +623,7 @@ def main():
            "The same in CPU time (user + system of the benchmark process):", "",
            main_table(Table(rows, cpu=True), present)[0], ""]
     if have_png:
-        doc += ["![time relative to glibc](main.png)", ""]
+        doc += ["![time, throughput and peak RSS relative to glibc](main.png)", ""]
     doc += ["## Core API (core_bench, links the pool directly)", "",
             "Time per get + put. `(pool X)` is the cycle minus a plain memset reference of the same "
             "bytes (the program's write plus the scrub's zeroing, on a resident buffer): the pool's "

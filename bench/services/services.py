@@ -472,7 +472,8 @@ def report(rows, allocs):
             for a in cols:
                 r = idx.get((c, a))
                 if r and g and g[key]:
-                    row.append(f"{r[key] / g[key]:.2f} ({r[lo] / g[key]:.2f}–{r[hi] / g[key]:.2f})")
+                    gv = g[key]
+                    row.append(f"{r[key] / gv:.2f} ({r[lo] / gv:.2f}–{r[hi] / gv:.2f})")
                 else:
                     row.append("–")
             body.append(row)
