@@ -201,18 +201,19 @@ def geomean(xs):
 
 
 class Table:
-    """Measurements by (benchmark, param, allocator); cpu=True reads CPU time instead of wall."""
+    """Measurements by (benchmark, param, allocator); cpu=True reads CPU time instead of wall,
+    field another figure of a row (min_ns, max_ns: the spread, for the plot)."""
 
-    def __init__(self, rows, cpu=False):
+    def __init__(self, rows, cpu=False, field="median_ns"):
         self.rows = rows
-        self.cpu = cpu
+        self.cpu, self.field = cpu, field
         self.idx = {(r["benchmark"], r["param"], r["allocator"]): r for r in rows}
 
     def get(self, bench, param, alloc):
         r = self.idx.get((bench, param, alloc))
         if not r:
             return None
-        return r.get("cpu_ns") if self.cpu else r["median_ns"]
+        return r.get("cpu_ns") if self.cpu else r[self.field]
 
     def ratio(self, bench, param, alloc, ref="glibc"):
         a, b = self.get(bench, param, alloc), self.get(bench, param, ref)
@@ -499,42 +500,6 @@ def core_all(t):
     return md_table(["benchmark", "param", "median", "min – max", "note"], body)
 
 
-def plot(t, allocs, path, work):
-    rows = [(l, f) for l, f in main_rows(t) if f("glibc")]
-    cols = [a for a in MAIN_ALLOCS if a in allocs and a != "glibc"]
-    if not rows or not cols or not shutil.which("gnuplot"):
-        return False
-    dat = os.path.join(work, "main.dat")
-    with open(dat, "w") as f:
-        f.write("workload " + " ".join(cols) + "\n")
-        for i, (label, fn) in enumerate(rows):
-            g = fn("glibc")
-            vals = [fn(a) / g if fn(a) else float("nan") for a in cols]
-            f.write(f"\"{label}\" " + " ".join(f"{v:.4f}" for v in vals) + "\n")
-    gp = f"""
-set terminal pngcairo size 1400,700 font ",10"
-set output "{path}"
-set title "Time relative to glibc malloc (lower is better; log scale), {machine().split(',')[0]}"
-set style data histogram
-set style histogram cluster gap 1
-set style fill solid 0.9 border -1
-set boxwidth 0.9
-set logscale y
-set yrange [0.05:*]
-set grid ytics
-set ylabel "ratio to glibc"
-set xtics rotate by -25 scale 0 font ",9"
-set key outside right top vertical
-set arrow from graph 0, first 1 to graph 1, first 1 nohead lc rgb "black" lw 1.5
-plot for [i=2:{len(cols) + 1}] "{dat}" using i:xtic(1) title columnheader(i)
-"""
-    r = subprocess.run(["gnuplot"], input=gp, text=True, capture_output=True)
-    if r.returncode != 0:
-        log("gnuplot failed:", r.stderr[:500])
-        return False
-    return True
-
-
 def loadavg():
     try:
         return open("/proc/loadavg").read().split()[:3]
@@ -622,9 +587,8 @@ def main():
     mach = machine()
     main_md, _ = main_table(t, present)
     png = os.path.join(args.out, "main.png")
-    have_png = plot(t, present, png, args.out)
-    if os.path.exists(os.path.join(args.out, "main.dat")):
-        os.remove(os.path.join(args.out, "main.dat"))
+    import plot as plotter  # bench/plot.py: also draws the servers if services.csv is there
+    have_png = plotter.draw(args.out, png)
     mode = "quick (smoke: 1 run per process, short runs)" if q else "full"
     how = (f"Median of {rounds} rounds interleaved between allocators (order rotated each round); "
            f"each round's figure is itself the median of {runs_in} run(s) of ~{ms_in} ms in one "
@@ -636,7 +600,8 @@ def main():
         "",
         main_md,
         "",
-        "![time relative to glibc](bench/results/main.png)" if have_png else "",
+        "![time, throughput and peak RSS relative to glibc](bench/results/main.png)"
+        if have_png else "",
         "",
         "Every allocator gets the program unmodified through LD_PRELOAD; zeropool alone scrubs every "
         "freed large buffer and hands out only zeroed memory. Details, targets and the core API "
@@ -667,7 +632,7 @@ def main():
            "The same in CPU time (user + system of the benchmark process):", "",
            main_table(Table(rows, cpu=True), present)[0], ""]
     if have_png:
-        doc += ["![time relative to glibc](main.png)", ""]
+        doc += ["![time, throughput and peak RSS relative to glibc](main.png)", ""]
     doc += ["## Core API (core_bench, links the pool directly)", "",
             "Time per get + put. `(pool X)` is the cycle minus a plain memset reference of the same "
             "bytes (the program's write plus the scrub's zeroing, on a resident buffer): the pool's "
