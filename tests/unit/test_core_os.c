@@ -202,7 +202,7 @@ static void maps_line(const void *p, char *out, size_t len)
 
 static bool has_flag(const char *flags, const char *f)
 {
-    char pad[256];
+    char pad[256 + 2]; /* flags (up to 255 bytes) and a space on each side */
     snprintf(pad, sizeof pad, " %s ", flags);
     char want[8];
     snprintf(want, sizeof want, " %s ", f);
@@ -428,4 +428,57 @@ Test(core_os, rlimit_as_exhaustion_enomem)
     int st = run_child(rlimit_as_child, NULL, out, sizeof out);
     assert_exited_ok(st, out);
     cr_log_info("%s", out);
+}
+
+/* ---- what the platform layer serves the other layers ---- */
+
+/* The interposer's trace table comes from zp_os_meta_reserve: like the pool's own memory it
+ * is out of core dumps, named, and fails under fault injection (ZP_OS_META). */
+Test(core_os, meta_reserve_dontdump_named_and_injectable)
+{
+    zp_os_init();
+    size_t bytes = 16 * MiB;
+    char *m = zp_os_meta_reserve(bytes);
+    cr_assert_not_null(m);
+    cr_assert_eq(m[0] | m[bytes - 1], 0, "a fresh reservation reads as zero");
+    m[0] = 1;
+    m[bytes - 1] = 1;
+    char flags[256], line[512];
+    smaps_field(m, "VmFlags", flags, sizeof flags);
+    cr_assert(has_flag(flags, "dd"), "metadata reservation not DONTDUMP: VmFlags:%s", flags);
+    maps_line(m, line, sizeof line);
+    void *probe = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    cr_assert_neq(probe, MAP_FAILED);
+    bool names = prctl(0x53564d41 /* PR_SET_VMA */, 0, (unsigned long)probe, 4096,
+                       (unsigned long)"zptest") == 0;
+    munmap(probe, 4096);
+    if (names)
+        cr_assert(strstr(line, "[anon:zeropool]"), "metadata reservation: %s", line);
+    zp_os_meta_free(m, bytes);
+
+    zp_os_inject(ZP_OS_META, 0, 1, ENOMEM);
+    errno = 0;
+    cr_assert_null(zp_os_meta_reserve(bytes));
+    cr_assert_eq(errno, ENOMEM);
+    zp_os_inject_clear();
+    m = zp_os_meta_reserve(bytes);
+    cr_assert_not_null(m, "still failing after the injection was cleared");
+    zp_os_meta_free(m, bytes);
+}
+
+static void *thread_id_of(void *arg)
+{
+    *(unsigned *)arg = zp_os_thread_id();
+    return NULL;
+}
+
+Test(core_os, thread_id_is_the_kernels)
+{
+    cr_assert_eq(zp_os_thread_id(), (unsigned)syscall(SYS_gettid));
+    unsigned other = 0;
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, thread_id_of, &other), 0);
+    pthread_join(t, NULL);
+    cr_assert_neq(other, 0u);
+    cr_assert_neq(other, zp_os_thread_id(), "two threads, one id");
 }
