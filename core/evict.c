@@ -179,7 +179,7 @@ static void zp_free_unlink(zp_pool_t *pool, zp_shard_t *sh, zp_slot_t *s)
 }
 
 /* CLOCK-Pro: evict one cold buffer that was not reused, demoting hot ones if none is cold. */
-static bool zp_evict_one(zp_pool_t *pool, zp_shard_t *sh, zp_tstats_t *st)
+static bool zp_evict_one(zp_pool_t *pool, zp_shard_t *sh, size_t need, zp_tstats_t *st)
 {
     for (int round = 0; round < 3; round++) {
         size_t steps = sh->ring_resident + sh->ring_ghosts;
@@ -201,6 +201,8 @@ static bool zp_evict_one(zp_pool_t *pool, zp_shard_t *sh, zp_tstats_t *st)
                 }
                 continue;
             }
+            if (zp_cls_bytes(pool, e) < need)
+                continue;
             zp_free_unlink(pool, sh, e);
             zp_resident_account(pool, sh, e, -1);
             if (e->flags & ZP_SF_TEST) {
@@ -221,13 +223,14 @@ static bool zp_evict_one(zp_pool_t *pool, zp_shard_t *sh, zp_tstats_t *st)
     return false;
 }
 
-/* Admission of a buffer with no reuse history: it may displace only cold buffers that were
- * not reused either (their bits untouched), never a buffer that earned its place. */
-static bool zp_evict_unreferenced(zp_pool_t *pool, zp_shard_t *sh, zp_tstats_t *st)
+/* Admission of a buffer that is not hot: it may displace only cold buffers that were not
+ * reused either (their bits untouched), never a buffer that earned its place. */
+static bool zp_evict_unreferenced(zp_pool_t *pool, zp_shard_t *sh, size_t need, zp_tstats_t *st)
 {
     size_t steps = sh->ring_resident + sh->ring_ghosts;
     for (zp_slot_t *e = sh->hand_cold; steps-- && e; e = e->rnext) {
-        if (e->state != ZP_SLOT_FREE || (e->flags & (ZP_SF_HOT | ZP_SF_REF)))
+        if (e->state != ZP_SLOT_FREE || (e->flags & (ZP_SF_HOT | ZP_SF_REF)) ||
+            zp_cls_bytes(pool, e) < need)
             continue;
         sh->hand_cold = e->rnext;
         zp_free_unlink(pool, sh, e);
@@ -248,11 +251,21 @@ void zp_shard_push(zp_pool_t *pool, zp_shard_t *sh, zp_slot_t *s, zp_tstats_t *s
 {
     size_t cb = zp_cls_bytes(pool, s);
     bool clock = pool->cfg.eviction == ZP_EVICT_CLOCK_PRO;
-    bool newcomer = !(s->flags & (ZP_SF_HOT | ZP_SF_REF));
-    while (sh->count >= pool->cfg.max_buffers_per_shard ||
-           atomic_load_explicit(&pool->shard_bytes, memory_order_relaxed) + cb > pool->shard_budget) {
-        bool made_room = clock && (newcomer ? zp_evict_unreferenced(pool, sh, st)
-                                            : zp_evict_one(pool, sh, st));
+    /* A buffer displaces at most one other, and only one at least as big as the room it
+     * lacks: letting a 1.5 MiB buffer push out a dozen small ones traded many hits for one
+     * (pages in CLOCK-Pro are all one size; buffers are not). Only a hot buffer may take
+     * the place of a referenced cold one; any other is admitted like a newcomer. So in a loop
+     * larger than the budget, nothing displaces what is resident, as with LIFO. */
+    bool newcomer = !(s->flags & ZP_SF_HOT);
+    for (unsigned victims = 0;; victims++) {
+        size_t total = atomic_load_explicit(&pool->shard_bytes, memory_order_relaxed) + cb;
+        bool full = sh->count >= pool->cfg.max_buffers_per_shard;
+        if (!full && total <= pool->shard_budget)
+            break;
+        size_t need = total > pool->shard_budget ? total - pool->shard_budget : 0;
+        bool made_room = clock && victims < 1 &&
+                         (newcomer ? zp_evict_unreferenced(pool, sh, need, st)
+                                   : zp_evict_one(pool, sh, need, st));
         if (!made_room) {
             zp_evict_slot(pool, sh, s, st); /* LIFO, or nothing else to evict: release this one */
             return;

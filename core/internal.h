@@ -132,6 +132,7 @@ typedef struct zp_tcache {
     uint64_t pool_id;
     unsigned n, cap;
     size_t bytes, limit; /* cached bytes and the byte allowance leased from the budget */
+    uint64_t lease_gen;  /* the pool's lease_gen when this cache last fitted its lease */
     size_t max_size;     /* largest buffer it caches */
     unsigned shard;
     zp_tstats_t st;
@@ -177,6 +178,8 @@ struct zp_pool {
     struct zp_chunk_rec *chunks;
     zp_tcache_t *caches;
     size_t leased, lease_cap;
+    unsigned ncaches;           /* caches that may lease (pool lock) */
+    _Atomic uint64_t lease_gen; /* bumped when a lease fell short: caches give back spare */
 
     _Atomic size_t shard_bytes; /* free bytes in all shards */
     size_t shard_budget;        /* pool_bytes minus what thread caches may lease */
@@ -236,6 +239,8 @@ void zp_shard_init(zp_pool_t *pool, zp_shard_t *sh);
 /* tcache.c */
 zp_tcache_t *zp_tcache_slow(zp_pool_t *pool);
 void zp_tcache_flush(zp_pool_t *pool, zp_tcache_t *tc, unsigned keep);
+void zp_tcache_lease(zp_pool_t *pool, zp_tcache_t *tc, size_t need);
+void zp_tcache_refit(zp_pool_t *pool, zp_tcache_t *tc); /* slow paths: give back on demand */
 void zp_tcache_detach_all(zp_pool_t *pool); /* pool destroy */
 void zp_tcache_fork_child(void);
 void zp_tcache_global_init(void);

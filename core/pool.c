@@ -463,6 +463,8 @@ static ZP_NOINLINE void *zp_get_slow(zp_pool_t *pool, size_t size, size_t align)
         goto out;
     }
     unsigned cls = zp_pool_class(pool, size + pad);
+    if (tc)
+        zp_tcache_refit(pool, tc);
     unsigned home = tc ? tc->shard : zp_thread_shard(pool);
     zp_slot_t *s = NULL;
     /* Aligned requests skip the thread cache; the cache holds buffers of the exact class. */
@@ -583,7 +585,11 @@ static ZP_NOINLINE void zp_put_slow(zp_pool_t *pool, zp_tcache_t *tc, zp_slot_t 
         zp_scrub(pool, s, p, scrub_len, st);
         s->size = 0;
         size_t cb = pool->class_size[s->cls];
+        if (tc)
+            zp_tcache_refit(pool, tc);
         if (tc && cb <= tc->max_size && tc->cap) {
+            if (tc->bytes + cb > tc->limit)
+                zp_tcache_lease(pool, tc, tc->bytes + cb);
             unsigned need = 0;
             size_t bytes = tc->bytes;
             while (need < tc->n && (tc->n - need >= tc->cap || bytes + cb > tc->limit))

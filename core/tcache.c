@@ -1,7 +1,10 @@
 /* Thread caches and the pool registry. Each thread keeps, per pool (up to ZP_TLS_POOLS pools at
  * once), a small LIFO stack of scrubbed free buffers that it reaches with no lock and no
- * atomic. A cache leases its byte allowance from the pool's budget when it is created, so
- * shards plus caches never hold more than pool_bytes. At thread exit a pthread key destructor
+ * atomic. A cache leases its byte allowance from the pool's budget as it needs it, buffer by
+ * buffer, up to an equal share of the lease space among the caches, so shards plus caches
+ * never hold more than pool_bytes and 64 threads that each reuse one buffer all get a lease.
+ * When a lease falls short the pool bumps lease_gen, and every cache gives back what it does
+ * not hold (and what it holds beyond its share) on its next slow path. At thread exit a pthread key destructor
  * returns every cached buffer to the shards; frees that come from destructors running after
  * ours go straight to the shards (zp_tls.exiting). Pools are found by a unique id, so a cache
  * never serves a destroyed pool or another pool at the same address. */
@@ -76,6 +79,58 @@ void zp_tcache_flush(zp_pool_t *pool, zp_tcache_t *tc, unsigned keep)
         zp_tcache_spill(pool, tc, tc->n - keep);
 }
 
+/* An equal share of the lease space among the caches, never below one largest buffer. */
+static size_t zp_tcache_share(const zp_pool_t *pool)
+{
+    size_t share = pool->lease_cap / (pool->ncaches ? pool->ncaches : 1);
+    if (share < pool->max_class_size)
+        share = pool->max_class_size;
+    return share < pool->cfg.tls_cache_bytes ? share : pool->cfg.tls_cache_bytes;
+}
+
+/* Grow the cache's lease to `need` bytes (its cached bytes plus the buffer being put), as far
+ * as its share and the unleased space allow. Only the owning thread changes its limit, so the
+ * lock-free hit path never sees a limit lowered under it. */
+void zp_tcache_lease(zp_pool_t *pool, zp_tcache_t *tc, size_t need)
+{
+    pthread_mutex_lock(&pool->lock);
+    size_t share = zp_tcache_share(pool);
+    if (need > share)
+        need = share;
+    if (need > tc->limit) {
+        size_t grow = need - tc->limit, room = pool->lease_cap - pool->leased;
+        if (grow > room) {
+            grow = room;
+            atomic_fetch_add_explicit(&pool->lease_gen, 1, memory_order_relaxed);
+        }
+        tc->limit += grow;
+        pool->leased += grow;
+    }
+    tc->lease_gen = atomic_load_explicit(&pool->lease_gen, memory_order_relaxed);
+    pthread_mutex_unlock(&pool->lock);
+}
+
+/* Another cache was refused lease space: keep only what this one holds, within its share. */
+void zp_tcache_refit(zp_pool_t *pool, zp_tcache_t *tc)
+{
+    uint64_t gen = atomic_load_explicit(&pool->lease_gen, memory_order_relaxed);
+    if (ZP_LIKELY(gen == tc->lease_gen))
+        return;
+    tc->lease_gen = gen;
+    pthread_mutex_lock(&pool->lock);
+    size_t share = zp_tcache_share(pool);
+    pthread_mutex_unlock(&pool->lock);
+    unsigned keep = tc->n;
+    size_t bytes = tc->bytes;
+    for (unsigned i = 0; keep && bytes > share; i++, keep--)
+        bytes -= pool->class_size[tc->stack[i]->cls];
+    zp_tcache_flush(pool, tc, keep);
+    pthread_mutex_lock(&pool->lock);
+    pool->leased -= tc->limit - tc->bytes;
+    tc->limit = tc->bytes;
+    pthread_mutex_unlock(&pool->lock);
+}
+
 /* Detach a cache from its (live) pool: buffers to the shards, counters and lease back. */
 static void zp_tcache_retire(zp_pool_t *pool, zp_tcache_t *tc)
 {
@@ -89,6 +144,7 @@ static void zp_tcache_retire(zp_pool_t *pool, zp_tcache_t *tc)
     pthread_mutex_unlock(&pool->stats_lock);
     pthread_mutex_lock(&pool->lock);
     pool->leased -= tc->limit;
+    pool->ncaches -= tc->cap != 0;
     if (tc->prev)
         tc->prev->next = tc->next;
     else
@@ -155,12 +211,14 @@ zp_tcache_t *zp_tcache_slow(zp_pool_t *pool)
     tc->pool_id = pool->id;
     tc->cap = pool->cfg.tls_cache_size;
     tc->shard = zp_thread_shard(pool);
+    /* No lease yet: the first put that needs one asks (zp_tcache_lease). */
+    tc->limit = 0;
+    tc->max_size = !tc->cap ? 0
+                   : pool->cfg.tls_cache_bytes < pool->max_class_size ? pool->cfg.tls_cache_bytes
+                                                                      : pool->max_class_size;
     pthread_mutex_lock(&pool->lock);
-    size_t want = tc->cap ? pool->cfg.tls_cache_bytes : 0;
-    size_t room = pool->lease_cap - pool->leased;
-    tc->limit = want < room ? want : room;
-    pool->leased += tc->limit;
-    tc->max_size = tc->limit < pool->max_class_size ? tc->limit : pool->max_class_size;
+    pool->ncaches += tc->cap != 0;
+    tc->lease_gen = atomic_load_explicit(&pool->lease_gen, memory_order_relaxed);
     tc->next = pool->caches;
     if (tc->next)
         tc->next->prev = tc;
@@ -258,6 +316,7 @@ static void zp_tcache_abandon(zp_pool_t *pool, zp_tcache_t *tc)
     tc->n = 0;
     tc->bytes = 0;
     pool->leased -= tc->limit;
+    pool->ncaches -= tc->cap != 0;
 #define ZP_TS_SUM(n) pool->retired.n += tc->st.n;
     ZP_TSTATS(ZP_TS_SUM)
 #undef ZP_TS_SUM

@@ -2,7 +2,7 @@
  * arena cannot). Threads get, stamp, hand over through a locked queue, verify and put buffers
  * of mixed sizes (pooled and direct); one thread reads statistics and trims meanwhile; worker
  * threads come and go so caches return to the pool at exit. Exit status 0 = every check held.
- * usage: stress_core [seconds] */
+ * usage: stress_core [seconds [budget MiB]] */
 #include "zeropool.h"
 
 #include <pthread.h>
@@ -143,7 +143,9 @@ int main(int argc, char **argv)
     zp_config_init(&c);
     c.num_shards = 2;
     c.tls_cache_size = 4;
-    c.pool_bytes = 64u << 20;
+    /* A second argument, a budget in MiB: a small one makes caches contend for lease space
+     * (refused leases, caches giving back on their slow paths). */
+    c.pool_bytes = (argc > 2 ? (size_t)atoi(argv[2]) : 64) << 20;
     pool = zp_pool_new(&c);
     if (!pool)
         return 2;

@@ -522,3 +522,162 @@ Test(core_threads, concurrent_stamped_get_put)
     cr_assert_leq(st.peak_pooled_bytes, c.pool_bytes);
     zp_pool_destroy(cc.pool);
 }
+
+/* ---- thread caches for every thread ----
+ * 32 threads, each reusing one buffer size, on a pool whose lease space (half of 16 MiB) would
+ * hold only two caches at a fixed 4 MiB each. Leases follow what a cache holds, so each thread
+ * leases one buffer's worth and hits its cache; a sampler checks the budget all along. */
+#define LEASE_THREADS 32
+#define LEASE_ITERS 2000
+
+typedef struct lease_ctx {
+    zp_pool_t *pool;
+    size_t budget;
+    pthread_barrier_t start;
+    atomic_bool done;
+    atomic_uint errors;
+    uint64_t hits[LEASE_THREADS], gets[LEASE_THREADS];
+    uint64_t worst_pooled;
+} lease_ctx_t;
+
+static lease_ctx_t lc;
+
+/* A 16 MiB pool: half of it is lease space for the caches. */
+static zp_config_t lease_cfg(unsigned shards, unsigned tls, size_t cache_bytes, size_t max_pooled)
+{
+    zp_config_t c = test_cfg(shards, tls);
+    c.pool_bytes = 16 * MiB;
+    c.tls_cache_bytes = cache_bytes;
+    c.max_pooled_size = max_pooled;
+    return c;
+}
+
+static void *lease_thread(void *arg)
+{
+    unsigned id = (unsigned)(uintptr_t)arg;
+    size_t size = 64 * KiB + (id % 4) * 64 * KiB - (id % 3) * 1000;
+    pthread_barrier_wait(&lc.start);
+    for (unsigned i = 0; i < LEASE_ITERS; i++) {
+        unsigned char *p = zp_get(lc.pool, size);
+        if (!p || p[0] || p[size - 1] || p[size / 2]) {
+            atomic_fetch_add(&lc.errors, 1);
+            break;
+        }
+        p[0] = p[size / 2] = p[size - 1] = (unsigned char)(id + 1);
+        zp_put(lc.pool, p);
+    }
+    zp_tcache_t *tc = zp_tcache_get(lc.pool);
+    lc.hits[id] = tc ? tc->st.tls_hits : 0;
+    lc.gets[id] = tc ? tc->st.gets : 0;
+    pthread_barrier_wait(&lc.start); /* the caches stay until every thread has counted */
+    return NULL;
+}
+
+static void *lease_sampler(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&lc.done)) {
+        zp_stats_t st = stats_of(lc.pool);
+        if (st.pooled_bytes > lc.worst_pooled)
+            lc.worst_pooled = st.pooled_bytes;
+        sched_yield();
+    }
+    return NULL;
+}
+
+Test(core_threads, every_thread_gets_a_cache_at_32_threads)
+{
+    zp_config_t c = lease_cfg(4, 4, 4 * MiB, 4 * MiB);
+    memset(&lc, 0, sizeof lc);
+    lc.pool = new_pool(&c);
+    lc.budget = c.pool_bytes;
+    pthread_barrier_init(&lc.start, NULL, LEASE_THREADS);
+    pthread_t t[LEASE_THREADS], sampler;
+    cr_assert_eq(pthread_create(&sampler, NULL, lease_sampler, NULL), 0);
+    for (uintptr_t i = 0; i < LEASE_THREADS; i++)
+        cr_assert_eq(pthread_create(&t[i], NULL, lease_thread, (void *)i), 0);
+    for (unsigned i = 0; i < LEASE_THREADS; i++)
+        pthread_join(t[i], NULL);
+    atomic_store(&lc.done, true);
+    pthread_join(sampler, NULL);
+    pthread_barrier_destroy(&lc.start);
+    cr_assert_eq(atomic_load(&lc.errors), 0, "a buffer came back not zeroed");
+    unsigned worst = 0;
+    for (unsigned i = 0; i < LEASE_THREADS; i++) {
+        cr_assert_eq(lc.gets[i], LEASE_ITERS);
+        if (lc.hits[i] * lc.gets[worst] < lc.hits[worst] * lc.gets[i])
+            worst = i;
+    }
+    cr_log_info("worst thread-cache hit rate at %u threads: %llu/%llu", LEASE_THREADS,
+                (unsigned long long)lc.hits[worst], (unsigned long long)lc.gets[worst]);
+    for (unsigned i = 0; i < LEASE_THREADS; i++)
+        cr_assert_gt(lc.hits[i] * 10, lc.gets[i] * 9, "thread %u: %llu of %llu gets hit its cache",
+                     i, (unsigned long long)lc.hits[i], (unsigned long long)lc.gets[i]);
+    zp_stats_t st = stats_of(lc.pool);
+    cr_assert_leq(lc.worst_pooled, c.pool_bytes, "pooled %llu > budget",
+                  (unsigned long long)lc.worst_pooled);
+    cr_assert_leq(st.peak_pooled_bytes, c.pool_bytes);
+    cr_assert_leq(lc.pool->leased, lc.pool->lease_cap);
+    cr_assert_eq(lc.pool->leased, 0, "exited threads kept %zu leased bytes", lc.pool->leased);
+    zp_pool_destroy(lc.pool);
+}
+
+/* A cache that took the whole lease space gives back what it does not hold, and what it holds
+ * beyond its share, once another cache is refused: on its next slow path. */
+typedef struct giveback_ctx {
+    zp_pool_t *pool;
+    pthread_barrier_t step;
+    uint64_t late_hits, late_gets;
+} giveback_ctx_t;
+
+static void *giveback_second(void *arg)
+{
+    giveback_ctx_t *g = arg;
+    pthread_barrier_wait(&g->step); /* the first thread holds the lease space */
+    char *p = zp_get(g->pool, 64 * KiB);
+    zp_put(g->pool, p); /* refused: the pool asks the caches for spare lease */
+    pthread_barrier_wait(&g->step);
+    pthread_barrier_wait(&g->step); /* the first thread took a slow path */
+    zp_tcache_t *tc = zp_tcache_get(g->pool);
+    uint64_t h0 = tc->st.tls_hits, g0 = tc->st.gets;
+    for (unsigned i = 0; i < 100; i++) {
+        p = zp_get(g->pool, 64 * KiB);
+        p[0] = 1;
+        zp_put(g->pool, p);
+    }
+    g->late_hits = tc->st.tls_hits - h0;
+    g->late_gets = tc->st.gets - g0;
+    return NULL;
+}
+
+Test(core_threads, refused_lease_makes_others_give_back)
+{
+    zp_config_t c = lease_cfg(1, 8, 8 * MiB, 2 * MiB);
+    giveback_ctx_t g = { .pool = new_pool(&c) };
+    pthread_barrier_init(&g.step, NULL, 2);
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, giveback_second, &g), 0);
+    char *b[4];
+    for (unsigned i = 0; i < 4; i++)
+        b[i] = zp_get(g.pool, 2 * MiB);
+    for (unsigned i = 0; i < 4; i++)
+        zp_put(g.pool, b[i]);
+    zp_tcache_t *tc = zp_tcache_get(g.pool);
+    cr_assert_eq(tc->bytes, 8 * MiB, "the first cache holds %zu bytes", tc->bytes);
+    cr_assert_eq(g.pool->leased, g.pool->lease_cap);
+    pthread_barrier_wait(&g.step);
+    pthread_barrier_wait(&g.step);
+    cr_assert_neq(atomic_load(&g.pool->lease_gen), tc->lease_gen, "the refusal was not signalled");
+    char *q = zp_get(g.pool, 256 * KiB); /* a miss: the slow path fits the lease to the share */
+    cr_assert_leq(tc->limit, 4 * MiB, "the first cache still leases %zu bytes", tc->limit);
+    cr_assert_eq(tc->limit, tc->bytes);
+    pthread_barrier_wait(&g.step);
+    pthread_join(t, NULL);
+    cr_assert_geq(g.late_hits, 99, "the second thread hit its cache %llu times of %llu",
+                  (unsigned long long)g.late_hits, (unsigned long long)g.late_gets);
+    zp_put(g.pool, q);
+    zp_stats_t st = stats_of(g.pool);
+    cr_assert_leq(st.peak_pooled_bytes, c.pool_bytes);
+    pthread_barrier_destroy(&g.step);
+    zp_pool_destroy(g.pool);
+}
