@@ -200,7 +200,10 @@ static bool zp_parse_time(const char *s, size_t len, uint64_t *out)
 
 static void zp_buf_time(zp_buf_t *b, uint64_t v)
 {
-    if (v && v % 3600 == 0) {
+    if (v && v % 86400 == 0) {
+        zp_buf_u64(b, v / 86400);
+        zp_buf_chr(b, 'd');
+    } else if (v && v % 3600 == 0) {
         zp_buf_u64(b, v / 3600);
         zp_buf_chr(b, 'h');
     } else if (v && v % 60 == 0) {
@@ -379,7 +382,7 @@ static void zp_buf_expected(zp_buf_t *b, const zp_opt_desc_t *d)
         zp_buf_str(b, "one of 0, 1, true, false, yes, no, on, off");
         break;
     case ZP_OPT_T_TIME:
-        zp_buf_str(b, "a time (s, m, h suffixes) from ");
+        zp_buf_str(b, "a time (s, m, h, d suffixes) from ");
         zp_buf_time(b, d->lo);
         zp_buf_str(b, " to ");
         zp_buf_time(b, d->hi);

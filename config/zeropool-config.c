@@ -77,7 +77,7 @@ static void range_text(const zp_opt_desc_t *d, char *buf, size_t len)
         (void)snprintf(buf, len, "1/true/yes/on, 0/false/no/off");
         break;
     case ZP_OPT_T_TIME:
-        (void)snprintf(buf, len, "%llus to %llus, s/m/h suffixes", (unsigned long long)d->lo,
+        (void)snprintf(buf, len, "%llus to %llus, s/m/h/d suffixes", (unsigned long long)d->lo,
                        (unsigned long long)d->hi);
         break;
     case ZP_OPT_T_ENUM: {
