@@ -24,9 +24,10 @@ check() {
 dpkg-deb -c "$deb" | awk '{ print $6 }' | sed 's|^\./|/|' >"$tmp/files"
 for f in /usr/lib/$triplet/libzeropool.so.0 /usr/bin/zeropool /usr/libexec/zeropool/zeropool-config \
   /usr/share/man/man1/zeropool.1.gz /usr/lib/$triplet/pkgconfig/zeropool.pc /usr/include/zeropool.h \
-  /usr/share/doc/zeropool/README.md.gz; do
+  /usr/share/doc/zeropool/README.md.gz /usr/share/doc/zeropool/examples/zeropool-dropin.conf; do
   check "package holds $f" grep -qx -- "$f" "$tmp/files"
 done
+check "the example drop-in names the multiarch library" eval 'dpkg-deb --fsys-tarfile "$deb" | tar -xOf - ./usr/share/doc/zeropool/examples/zeropool-dropin.conf | grep -q "^Environment=LD_PRELOAD=/usr/lib/$triplet/libzeropool.so.0$"'
 check "nothing under /usr/local" eval '! grep -q "^/usr/local" "$tmp/files"'
 check "package name and version" eval 'dpkg-deb -f "$deb" Package Version | tr "\n" " " | grep -q "Package: zeropool Version: "'
 check "depends on libjemalloc and libunwind (shlibs)" eval 'dpkg-deb -f "$deb" Depends | grep -q libjemalloc && dpkg-deb -f "$deb" Depends | grep -q libunwind'
