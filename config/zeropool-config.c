@@ -276,7 +276,7 @@ static void suggest(const char *word)
     char name[64];
     size_t n = 0;
     for (; word[n] && n + 1 < sizeof name; n++)
-        name[n] = word[n] == '-' ? '_' : word[n];
+        name[n] = (char)(word[n] == '-' ? '_' : word[n]);
     name[n] = '\0';
     int id = zp_option_nearest(name, n);
     if (id >= 0)

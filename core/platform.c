@@ -222,8 +222,8 @@ static void zp_os_term_handler(int sig)
     int e = errno;
     if (sig > 0 && sig < ZP_OS_SIG_MAX && zp_os_term_fn[sig] != NULL)
         zp_os_term_fn[sig](sig);
-    /* Back to the default action, then the same signal again: it is delivered as soon as the
-     * handler's mask is lifted, and the process ends as if we had never been there. */
+    /* Back to the default action, then the same signal again, unblocked: the process ends as
+     * if we had never been there. */
     struct sigaction dfl;
     memset(&dfl, 0, sizeof dfl);
     dfl.sa_handler = SIG_DFL;
@@ -232,9 +232,9 @@ static void zp_os_term_handler(int sig)
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, sig);
-    (void)raise(sig);
     (void)pthread_sigmask(SIG_UNBLOCK, &set, NULL);
     errno = e;
+    (void)raise(sig); /* returns only if the default action does not end the process */
 }
 
 bool zp_os_on_terminate(int sig, void (*fn)(int sig))

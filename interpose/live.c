@@ -267,7 +267,7 @@ static void live_timer_start(void)
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    pthread_attr_setstacksize(&attr, 64 * 1024);
+    pthread_attr_setstacksize(&attr, (size_t)64 << 10);
     if (pthread_create(&t, &attr, live_timer, NULL) == 0) {
         live.timer_on = true;
         (void)pthread_setname_np(t, "zeropool-stats");
