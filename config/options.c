@@ -5,8 +5,11 @@
 
 #include "zp_fmt.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stddef.h>
 #include <sys/auxv.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 extern char **environ;
@@ -32,7 +35,13 @@ static const struct {
     const char *name;
     uint64_t value;
 } zp_opt_alias[] = {
+    /* ZEROPOOL_STATS takes every boolean word, as the BOOL options do. */
     { ZP_OPT_STATS, "off", ZP_STATS_OFF },
+    { ZP_OPT_STATS, "no", ZP_STATS_OFF },
+    { ZP_OPT_STATS, "false", ZP_STATS_OFF },
+    { ZP_OPT_STATS, "on", ZP_STATS_TEXT },
+    { ZP_OPT_STATS, "yes", ZP_STATS_TEXT },
+    { ZP_OPT_STATS, "true", ZP_STATS_TEXT },
     { ZP_OPT_STATS, "text", ZP_STATS_TEXT },
     { ZP_OPT_EVICTION, "clockpro", 1 },  /* clock-pro: ZP_EVICT_CLOCK_PRO */
     { ZP_OPT_EVICTION, "clock_pro", 1 },
@@ -163,6 +172,49 @@ bool zp_parse_size(const char *s, size_t len, uint64_t *out)
     return true;
 }
 
+/* Seconds: digits with an optional s, m, h or d suffix ("30s", "5m"); digits alone are seconds. */
+static bool zp_parse_time(const char *s, size_t len, uint64_t *out)
+{
+    size_t digits = 0;
+    while (digits < len && s[digits] >= '0' && s[digits] <= '9')
+        digits++;
+    uint64_t v, mult = 1;
+    if (!zp_parse_u64(s, digits, &v))
+        return false;
+    if (len - digits > 1)
+        return false;
+    if (len - digits == 1) {
+        switch (zp_lower(s[digits])) {
+        case 's': mult = 1; break;
+        case 'm': mult = 60; break;
+        case 'h': mult = 3600; break;
+        case 'd': mult = 86400; break;
+        default: return false;
+        }
+    }
+    if (v > UINT64_MAX / mult)
+        return false;
+    *out = v * mult;
+    return true;
+}
+
+static void zp_buf_time(zp_buf_t *b, uint64_t v)
+{
+    if (v && v % 86400 == 0) {
+        zp_buf_u64(b, v / 86400);
+        zp_buf_chr(b, 'd');
+    } else if (v && v % 3600 == 0) {
+        zp_buf_u64(b, v / 3600);
+        zp_buf_chr(b, 'h');
+    } else if (v && v % 60 == 0) {
+        zp_buf_u64(b, v / 60);
+        zp_buf_chr(b, 'm');
+    } else {
+        zp_buf_u64(b, v);
+        zp_buf_chr(b, 's');
+    }
+}
+
 static bool zp_parse_bool(const char *s, size_t n, uint64_t *out)
 {
     static const char *const yes[] = { "1", "true", "yes", "on" };
@@ -264,6 +316,8 @@ void zp_options_defaults(zp_options_t *o, const zp_autoconf_t *ac)
     }
     o->secure = false;
     o->problems = 0;
+    o->sys_conf[0] = '\0';
+    o->sys_conf_state = ZP_SYS_CONF_ABSENT;
 }
 
 /* Copies value text into a message, bounded and kept on one line. */
@@ -281,10 +335,21 @@ static void zp_buf_value(zp_buf_t *b, const char *s, size_t n)
 }
 
 /* "ZEROPOOL_SHARDS" or "ZEROPOOL_CONF key shards": how the user wrote the setting. */
+/* The file being parsed, for messages ("/etc/zeropool.conf key shards"); loading is done once,
+ * by one thread, before the pool exists. */
+static const char *zp_file_label = ZP_SYS_CONF;
+
+/* Where a key:value list came from, as messages name it. */
+static void zp_buf_origin(zp_buf_t *b, zp_opt_source_t src)
+{
+    zp_buf_str(b, src == ZP_SRC_FILE ? zp_file_label : "ZEROPOOL_CONF");
+}
+
 static void zp_buf_label(zp_buf_t *b, int id, zp_opt_source_t src)
 {
-    if (src == ZP_SRC_CONF) {
-        zp_buf_str(b, "ZEROPOOL_CONF key ");
+    if (src == ZP_SRC_CONF || src == ZP_SRC_FILE) {
+        zp_buf_origin(b, src);
+        zp_buf_str(b, " key ");
         zp_buf_str(b, zp_opt_table[id].key);
     } else {
         zp_buf_str(b, ZP_ENV_PREFIX);
@@ -316,6 +381,12 @@ static void zp_buf_expected(zp_buf_t *b, const zp_opt_desc_t *d)
     case ZP_OPT_T_BOOL:
         zp_buf_str(b, "one of 0, 1, true, false, yes, no, on, off");
         break;
+    case ZP_OPT_T_TIME:
+        zp_buf_str(b, "a time (s, m, h, d suffixes) from ");
+        zp_buf_time(b, d->lo);
+        zp_buf_str(b, " to ");
+        zp_buf_time(b, d->hi);
+        break;
     case ZP_OPT_T_ENUM: {
         const char *c;
         size_t n;
@@ -325,6 +396,8 @@ static void zp_buf_expected(zp_buf_t *b, const zp_opt_desc_t *d)
                 zp_buf_str(b, ", ");
             zp_buf_mem(b, c, n);
         }
+        if (d->choices[0] == '0')
+            zp_buf_str(b, " (or a boolean word: on, off, yes, no, true, false)");
         break;
     }
     default:
@@ -385,7 +458,7 @@ static size_t zp_distance(const char *a, size_t an, const char *b, size_t bn)
 }
 
 /* The nearest option name, or -1 if none is near enough to be a plausible typo. */
-static int zp_nearest(const char *name, size_t n)
+int zp_option_nearest(const char *name, size_t n)
 {
     int best = -1;
     size_t best_d = SIZE_MAX;
@@ -407,11 +480,15 @@ static void zp_report_unknown(const char *name, size_t n, zp_opt_source_t src)
 {
     char line[256];
     zp_buf_t b = ZP_BUF_INIT(line);
-    int near = zp_nearest(name, n);
-    bool conf = src == ZP_SRC_CONF;
-    zp_buf_str(&b, conf ? "zeropool: unknown ZEROPOOL_CONF key " : "zeropool: unknown variable ");
-    if (!conf)
-        zp_buf_str(&b, ZP_ENV_PREFIX);
+    int near = zp_option_nearest(name, n);
+    bool conf = src == ZP_SRC_CONF || src == ZP_SRC_FILE;
+    if (conf) {
+        zp_buf_str(&b, "zeropool: unknown ");
+        zp_buf_origin(&b, src);
+        zp_buf_str(&b, " key ");
+    } else {
+        zp_buf_str(&b, "zeropool: unknown variable " ZP_ENV_PREFIX);
+    }
     zp_buf_value(&b, name, n);
     if (near >= 0) {
         zp_buf_str(&b, "; did you mean ");
@@ -446,6 +523,7 @@ static bool zp_parse_value(int id, const char *s, size_t n, uint64_t *v)
     case ZP_OPT_T_SIZE: ok = zp_parse_size(s, n, v); break;
     case ZP_OPT_T_BOOL: ok = zp_parse_bool(s, n, v); break;
     case ZP_OPT_T_ENUM: ok = zp_parse_enum(id, s, n, v); break;
+    case ZP_OPT_T_TIME: ok = zp_parse_time(s, n, v); break;
     case ZP_OPT_T_POW2: ok = zp_parse_u64(s, n, v) && zp_is_pow2(*v); break;
     default: ok = zp_parse_u64(s, n, v); break;
     }
@@ -512,9 +590,10 @@ int zp_option_set(zp_options_t *o, const char *name, size_t name_len, const char
 /* "key:value,key:value"; empty entries (",," or a trailing comma) are skipped quietly,
  * an entry without a colon or with an empty key is reported. */
 static unsigned zp_conf_parse(zp_options_t *o, const zp_autoconf_t *ac, const char *conf,
-                              bool secure)
+                              bool secure, zp_opt_source_t src)
 {
     unsigned before = o->problems;
+    bool semicolon = false;
     const char *p = conf;
     while (*p) {
         const char *e = p;
@@ -525,12 +604,16 @@ static unsigned zp_conf_parse(zp_options_t *o, const zp_autoconf_t *ac, const ch
             colon++;
         size_t klen = (size_t)(colon - key);
         zp_trim(&key, &klen);
+        for (const char *q = p; q < e && !semicolon; q++)
+            semicolon = *q == ';';
         if (e == p || (klen == 0 && colon == e)) {
             /* empty entry */
         } else if (colon == e || klen == 0) {
             char line[256];
             zp_buf_t b = ZP_BUF_INIT(line);
-            zp_buf_str(&b, "zeropool: ZEROPOOL_CONF entry \"");
+            zp_buf_str(&b, "zeropool: ");
+            zp_buf_origin(&b, src);
+            zp_buf_str(&b, " entry \"");
             zp_buf_value(&b, p, (size_t)(e - p));
             zp_buf_str(&b, colon == e ? "\" has no ':'; expected key:value,key:value\n"
                                       : "\" has an empty key; expected key:value,key:value\n");
@@ -538,7 +621,8 @@ static unsigned zp_conf_parse(zp_options_t *o, const zp_autoconf_t *ac, const ch
             o->problems++;
         } else {
             int id = zp_lookup(key, klen);
-            if (secure && id >= 0 && zp_opt_table[id].type == ZP_OPT_T_PATH) {
+            if (secure && src == ZP_SRC_CONF && id >= 0 &&
+                zp_opt_table[id].type == ZP_OPT_T_PATH) {
                 char line[160];
                 zp_buf_t b = ZP_BUF_INIT(line);
                 zp_buf_str(&b, "zeropool: ZEROPOOL_CONF key ");
@@ -546,17 +630,122 @@ static unsigned zp_conf_parse(zp_options_t *o, const zp_autoconf_t *ac, const ch
                 zp_buf_str(&b, " ignored: secure-execution mode (setuid or setgid program)\n");
                 zp_buf_flush(&b, 2);
             } else {
-                zp_set(o, ac, key, klen, colon + 1, (size_t)(e - colon - 1), ZP_SRC_CONF);
+                zp_set(o, ac, key, klen, colon + 1, (size_t)(e - colon - 1), src);
             }
         }
         p = *e ? e + 1 : e;
+    }
+    if (semicolon && o->problems != before) {
+        char line[160];
+        zp_buf_t b = ZP_BUF_INIT(line);
+        zp_buf_str(&b, "zeropool: hint: ");
+        zp_buf_origin(&b, src);
+        zp_buf_str(&b, " separates entries with ',' (key:value,key:value), not ';'\n");
+        zp_buf_flush(&b, 2);
     }
     return o->problems - before;
 }
 
 unsigned zp_options_parse_conf(zp_options_t *o, const char *conf)
 {
-    return zp_conf_parse(o, NULL, conf, false);
+    return zp_conf_parse(o, NULL, conf, false, ZP_SRC_CONF);
+}
+
+bool zp_option_reserved(const char *name, size_t n)
+{
+    return zp_eq(name, n, "CONF") || zp_eq(name, n, "CONF_FILE") || zp_eq(name, n, "LIB") ||
+           zp_eq(name, n, "CONFIG_HELPER");
+}
+
+static void zp_sys_conf_say(const char *path, const char *what, int err)
+{
+    char line[ZP_PATH_MAX + 160];
+    zp_buf_t b = ZP_BUF_INIT(line);
+    zp_buf_str(&b, "zeropool: ");
+    zp_buf_str(&b, path);
+    zp_buf_str(&b, what);
+    if (err) {
+        zp_buf_str(&b, " (errno ");
+        zp_buf_i64(&b, err);
+        zp_buf_chr(&b, ')');
+    }
+    zp_buf_chr(&b, '\n');
+    zp_buf_flush(&b, 2);
+}
+
+/* The system-wide file, read into a stack buffer: '#' comments and newlines become blanks and
+ * commas, and the rest goes through the ZEROPOOL_CONF parser. Absent is normal and silent.
+ * In secure mode the file counts only if root owns it and nobody else may write it. */
+static void zp_sys_conf_load(zp_options_t *o, const zp_autoconf_t *ac, const char *path,
+                             bool secure)
+{
+    o->sys_conf_state = ZP_SYS_CONF_ABSENT;
+    o->sys_conf[0] = '\0';
+    if (path[0] == '\0')
+        return;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
+        if (errno != ENOENT)
+            zp_sys_conf_say(path, ": cannot be read; ignored", errno);
+        return;
+    }
+    size_t plen = zp_strlen(path);
+    if (plen >= ZP_PATH_MAX)
+        plen = ZP_PATH_MAX - 1;
+    for (size_t i = 0; i < plen; i++)
+        o->sys_conf[i] = path[i];
+    o->sys_conf[plen] = '\0';
+    o->sys_conf_state = ZP_SYS_CONF_REFUSED;
+    struct stat st;
+    char text[ZP_SYS_CONF_MAX + 1];
+    size_t n = 0;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        zp_sys_conf_say(path, ": not a regular file; ignored", 0);
+        (void)close(fd);
+        return;
+    }
+    if (secure && (st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH)))) {
+        zp_sys_conf_say(path, ": ignored in secure-execution mode: not owned by root, or "
+                              "writable by others", 0);
+        (void)close(fd);
+        return;
+    }
+    for (;;) {
+        ssize_t r = read(fd, text + n, sizeof text - 1 - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            zp_sys_conf_say(path, ": read error; ignored", errno);
+            (void)close(fd);
+            return;
+        }
+        if (r == 0)
+            break;
+        n += (size_t)r;
+        if (n == sizeof text - 1) {
+            zp_sys_conf_say(path, ": longer than 4096 bytes; ignored", 0);
+            (void)close(fd);
+            return;
+        }
+    }
+    (void)close(fd);
+    bool comment = false;
+    for (size_t i = 0; i < n; i++) {
+        if (text[i] == '\n') {
+            comment = false;
+            text[i] = ',';
+        } else if (text[i] == '#' || comment) {
+            comment = true;
+            text[i] = ' ';
+        } else if (text[i] == '\0') {
+            text[i] = ' ';
+        }
+    }
+    text[n] = '\0';
+    o->sys_conf_state = ZP_SYS_CONF_READ;
+    zp_file_label = o->sys_conf;
+    zp_conf_parse(o, ac, text, secure, ZP_SRC_FILE);
+    zp_file_label = ZP_SYS_CONF;
 }
 
 /* The thread-cache byte bound follows the effective budget and shard count when it is still
@@ -570,6 +759,17 @@ static void zp_rederive(zp_options_t *o)
     o->tls_cache_bytes = zp_clamp(v, d->lo, d->hi);
 }
 
+/* Derived values, once every source is in. A statistics file named without a format asks
+ * for JSON: a daemon's file is read by programs. */
+static void zp_finish(zp_options_t *o)
+{
+    zp_rederive(o);
+    if (o->stats_file[0] != '\0' && o->source[ZP_OPT_STATS] == ZP_SRC_DEFAULT) {
+        o->stats = ZP_STATS_JSON;
+        o->source[ZP_OPT_STATS] = ZP_SRC_AUTO;
+    }
+}
+
 void zp_options_load_ex(zp_options_t *o, char *const *envp, bool secure, const zp_autoconf_t *ac)
 {
     zp_autoconf_t detected;
@@ -579,15 +779,29 @@ void zp_options_load_ex(zp_options_t *o, char *const *envp, bool secure, const z
     }
     zp_options_defaults(o, ac);
     o->secure = secure;
+    o->sys_conf_state = ZP_SYS_CONF_ABSENT;
+    o->sys_conf[0] = '\0';
     if (!envp)
         envp = environ;
-    if (!envp)
-        return;
 
-    /* ZEROPOOL_CONF first (the first one, as getenv would pick), then the variables over it. */
+    /* The system-wide file first; ZEROPOOL_CONF_FILE names another one, outside secure mode. */
+    const char *sys = ZP_SYS_CONF;
+    for (char *const *e = envp; e != NULL && *e; e++) {
+        if (!secure && zp_prefix(*e, "ZEROPOOL_CONF_FILE=")) {
+            sys = *e + 19;
+            break;
+        }
+    }
+    zp_sys_conf_load(o, ac, sys, secure);
+    if (!envp) {
+        zp_finish(o);
+        return;
+    }
+
+    /* ZEROPOOL_CONF (the first one, as getenv would pick), then the variables over it. */
     for (char *const *e = envp; *e; e++) {
         if (zp_prefix(*e, "ZEROPOOL_CONF=")) {
-            zp_conf_parse(o, ac, *e + 14, secure);
+            zp_conf_parse(o, ac, *e + 14, secure, ZP_SRC_CONF);
             break;
         }
     }
@@ -600,7 +814,7 @@ void zp_options_load_ex(zp_options_t *o, char *const *envp, bool secure, const z
             eq++;
         size_t nlen = (size_t)(eq - name);
         const char *val = *eq ? eq + 1 : eq;
-        if (zp_eq(name, nlen, "CONF"))
+        if (zp_option_reserved(name, nlen))
             continue;
         int id = zp_lookup(name, nlen);
         if (id >= 0 && seen[id])
@@ -618,7 +832,7 @@ void zp_options_load_ex(zp_options_t *o, char *const *envp, bool secure, const z
         }
         zp_set(o, ac, name, nlen, val, zp_strlen(val), ZP_SRC_ENV);
     }
-    zp_rederive(o);
+    zp_finish(o);
 }
 
 void zp_options_load(zp_options_t *o, char *const *envp)
@@ -642,6 +856,8 @@ size_t zp_option_format(const zp_options_t *o, zp_opt_id_t id, char *buf, size_t
             zp_buf_size(&b, v);
         else if (d->type == ZP_OPT_T_BOOL)
             zp_buf_str(&b, v ? "on" : "off");
+        else if (d->type == ZP_OPT_T_TIME)
+            zp_buf_time(&b, v);
         else if (d->type == ZP_OPT_T_ENUM && zp_choice(d->choices, v, &c, &n))
             zp_buf_mem(&b, c, n);
         else
@@ -658,6 +874,7 @@ void zp_options_dump(const zp_options_t *o, int fd)
         [ZP_SRC_AUTO] = "auto",
         [ZP_SRC_CONF] = "ZEROPOOL_CONF",
         [ZP_SRC_ENV] = "env",
+        [ZP_SRC_FILE] = "file",
     };
     for (int id = 0; id < ZP_OPT_COUNT; id++) {
         char line[ZP_PATH_MAX + 96], val[ZP_PATH_MAX];
@@ -668,7 +885,12 @@ void zp_options_dump(const zp_options_t *o, int fd)
         size_t n = zp_option_format(o, (zp_opt_id_t)id, val, sizeof val);
         zp_buf_mem(&b, val, n);
         zp_buf_str(&b, "  (");
-        zp_buf_str(&b, src_name[o->source[id]]);
+        if (o->source[id] == ZP_SRC_FILE)
+            zp_buf_str(&b, o->sys_conf);
+        else if (id == ZP_OPT_STATS && o->source[id] == ZP_SRC_AUTO)
+            zp_buf_str(&b, "implied by ZEROPOOL_STATS_FILE");
+        else
+            zp_buf_str(&b, src_name[o->source[id]]);
         zp_buf_str(&b, ")\n");
         zp_buf_flush(&b, fd);
     }

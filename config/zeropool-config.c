@@ -1,10 +1,12 @@
-/* zeropool-config: prints the effective ZEROPOOL_* settings and what auto-configuration saw,
- * and generates the README's option and scaling tables and the man page's option list from
- * the one option table. Not allocator code: stdio is fine here. */
+/* zeropool-config: prints the effective ZEROPOOL_* settings, where each came from and what
+ * auto-configuration saw; gives the zeropool command the option list, the verdict on values
+ * and the "did you mean" (the library's own parser: one table, one verdict); and generates the
+ * README's and the man page's option tables. Not allocator code: stdio is fine here. */
 #include "zp_fmt.h"
 #include "zp_options.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char *type_name(int type)
@@ -15,6 +17,7 @@ static const char *type_name(int type)
     case ZP_OPT_T_POW2: return "power of two";
     case ZP_OPT_T_BOOL: return "boolean";
     case ZP_OPT_T_ENUM: return "choice";
+    case ZP_OPT_T_TIME: return "time";
     default: return "path";
     }
 }
@@ -73,6 +76,10 @@ static void range_text(const zp_opt_desc_t *d, char *buf, size_t len)
     case ZP_OPT_T_BOOL:
         (void)snprintf(buf, len, "1/true/yes/on, 0/false/no/off");
         break;
+    case ZP_OPT_T_TIME:
+        (void)snprintf(buf, len, "%llus to %llus, s/m/h/d suffixes", (unsigned long long)d->lo,
+                       (unsigned long long)d->hi);
+        break;
     case ZP_OPT_T_ENUM: {
         size_t n = 0;
         for (const char *c = d->choices; *c && n + 3 < len; c++) {
@@ -120,7 +127,7 @@ static void markdown_options(void)
     }
     puts("| `ZEROPOOL_CONF` | key:value list | unset | keys are the lower-case names above |"
          " several settings in one variable, e.g. `threshold:128K,shards:8`; a variable "
-         "named alone wins over the same key here |");
+         "named alone wins over the same key here, and this over `/etc/zeropool.conf` |");
 }
 
 static void markdown_scaling(void)
@@ -209,6 +216,12 @@ static void show(void)
     printf("  tls_cache_bytes  %s\n", tls);
     printf("  max_per_shard    %llu\n", (unsigned long long)ac.max_per_shard);
     printf("  pool_bytes       %s\n", pool);
+    if (o.sys_conf_state == ZP_SYS_CONF_READ)
+        printf("system-wide file: %s (read)\n", o.sys_conf);
+    else if (o.sys_conf_state == ZP_SYS_CONF_REFUSED)
+        printf("system-wide file: %s (ignored, see above)\n", o.sys_conf);
+    else
+        printf("system-wide file: none\n");
     if (o.secure)
         printf("secure-execution mode: path options are not read from the environment\n");
     if (o.problems)
@@ -226,8 +239,62 @@ static int finish(void)
     return 0;
 }
 
+/* For the zeropool command: one line per option, tab-separated: the option's conf key, its
+ * type (size, count, pow2, bool, enum, path, time), "auto" or the enum's choices or "-", the
+ * default as text, and the help. The command builds its options and --help from it. */
+static void list_options(void)
+{
+    static const char *const short_type[] = {
+        [ZP_OPT_T_SIZE] = "size", [ZP_OPT_T_UINT] = "count", [ZP_OPT_T_POW2] = "pow2",
+        [ZP_OPT_T_BOOL] = "bool", [ZP_OPT_T_ENUM] = "enum",   [ZP_OPT_T_PATH] = "path",
+        [ZP_OPT_T_TIME] = "time",
+    };
+    for (int id = 0; id < ZP_OPT_COUNT; id++) {
+        const zp_opt_desc_t *d = &zp_opt_table[id];
+        char def[ZP_PATH_MAX];
+        default_text(id, def, sizeof def);
+        printf("%s\t%s\t%s\t%s\t%s\n", d->key, short_type[d->type],
+               d->type == ZP_OPT_T_ENUM ? d->choices : d->def == ZP_AUTO ? "auto" : "-", def,
+               d->help);
+    }
+}
+
+/* The verdict on the ZEROPOOL_* variables in the environment, without the system-wide file:
+ * the parser's own messages on stderr, exit 2 if any value or name was refused. */
+static int check_env(void)
+{
+    zp_options_t o;
+    (void)setenv("ZEROPOOL_CONF_FILE", "", 1);
+    zp_options_load_ex(&o, NULL, false, NULL);
+    return o.problems ? 2 : 0;
+}
+
+/* The option nearest to a mistyped name ("treshold", "max-pool"), as a conf key; nothing
+ * when none is near. */
+static void suggest(const char *word)
+{
+    char name[64];
+    size_t n = 0;
+    for (; word[n] && n + 1 < sizeof name; n++)
+        name[n] = (char)(word[n] == '-' ? '_' : word[n]);
+    name[n] = '\0';
+    int id = zp_option_nearest(name, n);
+    if (id >= 0)
+        puts(zp_opt_table[id].key);
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 2 && strcmp(argv[1], "--list") == 0) {
+        list_options();
+        return finish();
+    }
+    if (argc == 2 && strcmp(argv[1], "--check") == 0)
+        return check_env();
+    if (argc == 3 && strcmp(argv[1], "--suggest") == 0) {
+        suggest(argv[2]);
+        return finish();
+    }
     if (argc == 1) {
         show();
         return finish();
@@ -244,9 +311,10 @@ int main(int argc, char **argv)
         man_options();
         return finish();
     }
-    (void)fprintf(stderr, "usage: %s [--markdown-options | --markdown-scaling | --man-options]\n"
-                          "  with no argument: the effective ZEROPOOL_* settings and "
-                          "auto-configuration\n",
+    (void)fprintf(stderr, "usage: %s [--markdown-options | --markdown-scaling | --man-options |\n"
+                          "        --list | --check | --suggest WORD]\n"
+                          "  with no argument: the effective ZEROPOOL_* settings, where each "
+                          "came from, and auto-configuration\n",
                   argv[0]);
     return 2;
 }

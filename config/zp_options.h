@@ -15,7 +15,15 @@
 
 #define ZP_PATH_MAX 256
 
-enum { ZP_OPT_T_SIZE, ZP_OPT_T_UINT, ZP_OPT_T_POW2, ZP_OPT_T_BOOL, ZP_OPT_T_ENUM, ZP_OPT_T_PATH };
+enum {
+    ZP_OPT_T_SIZE,
+    ZP_OPT_T_UINT,
+    ZP_OPT_T_POW2,
+    ZP_OPT_T_BOOL,
+    ZP_OPT_T_ENUM,
+    ZP_OPT_T_PATH,
+    ZP_OPT_T_TIME
+};
 
 /* Values of the ENUM options, in the order of their "choices" string. EVICTION's are the
  * public zp_eviction_t of core/zeropool.h (ZP_EVICT_LIFO, ZP_EVICT_CLOCK_PRO): one enum, not
@@ -24,8 +32,14 @@ enum { ZP_ZERO_ALLOC_OFF = 0, ZP_ZERO_ALLOC_ON = 1, ZP_ZERO_ALLOC_VERIFY = 2 };
 enum { ZP_ON_ERROR_ABORT = 0, ZP_ON_ERROR_REPORT = 1 };
 enum { ZP_STATS_OFF = 0, ZP_STATS_TEXT = 1, ZP_STATS_JSON = 2 };
 
-/* Where an effective value came from, for `zeropool config`. */
-typedef enum { ZP_SRC_DEFAULT, ZP_SRC_AUTO, ZP_SRC_CONF, ZP_SRC_ENV } zp_opt_source_t;
+/* Where an effective value came from, for `zeropool config` (precedence: default or auto <
+ * FILE < CONF < ENV; FILE is last only to keep the older values stable). */
+typedef enum { ZP_SRC_DEFAULT, ZP_SRC_AUTO, ZP_SRC_CONF, ZP_SRC_ENV, ZP_SRC_FILE } zp_opt_source_t;
+
+/* The system-wide file: same syntax as ZEROPOOL_CONF (newlines may separate entries too, '#'
+ * starts a comment). ZEROPOOL_CONF_FILE names another one (tests), except in secure mode. */
+#define ZP_SYS_CONF "/etc/zeropool.conf"
+#define ZP_SYS_CONF_MAX 4096 /* longest file read, in bytes */
 
 /* The option identifiers: ZP_OPT_THRESHOLD, ZP_OPT_MAX_POOLED, ... */
 typedef enum {
@@ -44,13 +58,18 @@ typedef struct zp_options {
 #define ZP_OPT_FIELD_BOOL(f) uint64_t f;
 #define ZP_OPT_FIELD_ENUM(f) uint64_t f;
 #define ZP_OPT_FIELD_PATH(f) char f[ZP_PATH_MAX];
+#define ZP_OPT_FIELD_TIME(f) uint64_t f;
 #define ZP_OPT(NAME, field, TYPE, def, lo, hi, choices, help) ZP_OPT_FIELD_##TYPE(field)
 #include "options.def"
 #undef ZP_OPT
     zp_opt_source_t source[ZP_OPT_COUNT];
     bool secure;       /* AT_SECURE: path options were not taken from the environment */
+    char sys_conf[ZP_PATH_MAX]; /* the system-wide file that was read, "" if none */
+    int sys_conf_state;         /* ZP_SYS_CONF_* */
     unsigned problems; /* bad or unknown settings reported while loading */
 } zp_options_t;
+
+enum { ZP_SYS_CONF_ABSENT, ZP_SYS_CONF_READ, ZP_SYS_CONF_REFUSED };
 
 /* One row of the table, for the parser, the dump and the README generator. */
 typedef struct zp_opt_desc {
@@ -78,8 +97,9 @@ void zp_autoconf_detect(zp_autoconf_t *ac);
 /* The formulas, from a CPU count and a memory size (pure; documented in the README). */
 void zp_autoconf_compute(unsigned cpus, uint64_t phys_bytes, zp_autoconf_t *ac);
 
-/* Defaults + auto-configuration, then ZEROPOOL_CONF, then the individual ZEROPOOL_* variables
- * (a variable wins over the same key in ZEROPOOL_CONF). envp NULL means environ.
+/* Defaults + auto-configuration, then /etc/zeropool.conf, then ZEROPOOL_CONF, then the
+ * individual ZEROPOOL_* variables (a variable wins over the same key in ZEROPOOL_CONF, which
+ * wins over the file). envp NULL means environ. The file is read into a stack buffer.
  * Each bad value or unknown name is reported once on fd 2 and leaves the default in force. */
 void zp_options_load(zp_options_t *o, char *const *envp);
 /* Defaults with auto-configuration filled in, reading no environment. */
@@ -95,6 +115,12 @@ unsigned zp_options_parse_conf(zp_options_t *o, const char *conf);
 size_t zp_option_format(const zp_options_t *o, zp_opt_id_t id, char *buf, size_t len);
 /* The effective settings, one "ZEROPOOL_NAME=value  (source)" line each, written to fd. */
 void zp_options_dump(const zp_options_t *o, int fd);
+
+/* The option nearest to a mistyped name (table name or conf key), or -1: "did you mean". */
+int zp_option_nearest(const char *name, size_t n);
+/* Is NAME (after "ZEROPOOL_") a variable of ours that is not an option (CONF, CONF_FILE, and
+ * the zeropool command's LIB and CONFIG_HELPER)? */
+bool zp_option_reserved(const char *name, size_t n);
 
 /* Parse a size with an optional K/M/G (or KiB/MiB/GiB) suffix; false on error or overflow. */
 bool zp_parse_size(const char *s, size_t len, uint64_t *out);

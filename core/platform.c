@@ -326,3 +326,43 @@ bool zp_os_can_commit(size_t size)
     munmap(p, size);
     return true;
 }
+
+/* ---- termination signals ---- */
+
+#define ZP_OS_SIG_MAX 65
+static void (*zp_os_term_fn[ZP_OS_SIG_MAX])(int);
+
+static void zp_os_term_handler(int sig)
+{
+    int e = errno;
+    if (sig > 0 && sig < ZP_OS_SIG_MAX && zp_os_term_fn[sig] != NULL)
+        zp_os_term_fn[sig](sig);
+    /* Back to the default action, then the same signal again, unblocked: the process ends as
+     * if we had never been there. */
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    sigemptyset(&dfl.sa_mask);
+    (void)sigaction(sig, &dfl, NULL);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, sig);
+    (void)pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+    errno = e;
+    (void)raise(sig); /* returns only if the default action does not end the process */
+}
+
+bool zp_os_on_terminate(int sig, void (*fn)(int sig))
+{
+    if (sig <= 0 || sig >= ZP_OS_SIG_MAX)
+        return false;
+    struct sigaction cur, ours;
+    if (sigaction(sig, NULL, &cur) != 0 || (cur.sa_flags & SA_SIGINFO) ||
+        cur.sa_handler != SIG_DFL)
+        return false;
+    zp_os_term_fn[sig] = fn;
+    memset(&ours, 0, sizeof ours);
+    ours.sa_handler = zp_os_term_handler;
+    sigfillset(&ours.sa_mask); /* nothing else interrupts the final write */
+    return sigaction(sig, &ours, NULL) == 0;
+}

@@ -78,4 +78,11 @@ typedef enum {
 void zp_os_inject(zp_os_op_t op, unsigned skip, unsigned count, int err);
 void zp_os_inject_clear(void);
 
+/* ---- termination signals ----
+ * Run fn(sig) when sig (SIGTERM, SIGINT) arrives while its disposition is still the default,
+ * then die by sig exactly as the default action would (same exit status for the parent). Only
+ * installed if the disposition is SIG_DFL now; a handler the program installs later replaces
+ * ours. fn runs in the signal handler, with sig blocked. False if not installed. */
+bool zp_os_on_terminate(int sig, void (*fn)(int sig));
+
 #endif

@@ -2,8 +2,7 @@
  * classes, small blocks, misuse counts and jemalloc's totals, written by ONE code path through
  * an emitter (after jemalloc's emitter.h) that renders a table (ZEROPOOL_STATS=1,
  * malloc_stats), one JSON object (ZEROPOOL_STATS=json) or glibc's XML shape (malloc_info).
- * At exit to stderr or ZEROPOOL_STATS_FILE (%p = pid, created atomically with a rename).
- * Also here: the per-thread small-block counters that the free fast path bumps. */
+ * Written at exit, on SIGTERM/SIGINT and every ZEROPOOL_STATS_INTERVAL by live.c. Also here: the per-thread small-block counters that the free fast path bumps. */
 #include "zp_interpose.h"
 
 #include <fcntl.h>
@@ -12,6 +11,10 @@
 #include <unistd.h>
 
 #include "zp_fmt.h"
+#include "zp_live.h"
+
+/* What `zeropool status` finds in a library whose file name carries no version. */
+__attribute__((used)) static const char ip_ident[] = "zeropool-version: " ZEROPOOL_VERSION;
 
 /* ==== small-block counters ==== */
 
@@ -463,6 +466,7 @@ static void ip_emit_option(em_t *e, zp_opt_id_t id, const uint64_t *num, const c
 #define IP_OPT_ARGS_BOOL(f) &zp_ip.opts.f, NULL
 #define IP_OPT_ARGS_ENUM(f) &zp_ip.opts.f, NULL
 #define IP_OPT_ARGS_PATH(f) NULL, zp_ip.opts.f
+#define IP_OPT_ARGS_TIME(f) &zp_ip.opts.f, NULL
 
 static void ip_emit_config(em_t *e)
 {
@@ -534,6 +538,48 @@ static void ip_emit_pool(em_t *e, zp_pool_t *pool)
     em_arr_end(e);
 }
 
+/* The resident set of this process, from /proc/self/statm (pages); 0 if unreadable. */
+static uint64_t ip_rss_bytes(void)
+{
+    char buf[128];
+    int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    (void)close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    const char *p = buf;
+    while (*p && *p != ' ')
+        p++;
+    uint64_t pages = 0;
+    for (p++; *p >= '0' && *p <= '9'; p++)
+        pages = pages * 10 + (uint64_t)(*p - '0');
+    return pages * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+/* How much of the process's memory passes through us: the bytes freed (and so scrubbed)
+ * through the pool and as small blocks, next to what the process holds. A service that keeps
+ * its own slabs or arenas frees little; the note tells the admin that zeropool cannot scrub
+ * that memory, once the process has run long enough for the comparison to mean something. */
+static void ip_emit_coverage(em_t *e, uint64_t pool_freed, uint64_t small_freed)
+{
+    uint64_t rss = ip_rss_bytes(), up = zp_ip_live_uptime();
+    uint64_t freed = pool_freed + small_freed;
+    em_obj_begin(e, "coverage", "coverage (memory that passed through zeropool)");
+    em_u64(e, "freed_pool_bytes_min", pool_freed, EM_BYTES);
+    em_u64(e, "freed_small_bytes", small_freed, EM_BYTES);
+    em_u64(e, "freed_bytes", freed, EM_BYTES);
+    em_u64(e, "rss_bytes", rss, EM_BYTES);
+    em_u64(e, "uptime_s", up, EM_COUNT);
+    if (up >= ZP_IP_LONG_LIVED_S && rss >= ZP_IP_COVERAGE_MIN_RSS && freed < rss / 4)
+        em_value(e, "note", NULL,
+                 "most of this process's memory is managed by the program itself: "
+                 "zeropool cannot scrub it");
+    em_obj_end(e);
+}
+
 static void ip_emit(em_t *e)
 {
     zp_pool_t *pool = atomic_load_explicit(&zp_ip.pool, memory_order_acquire);
@@ -578,6 +624,17 @@ static void ip_emit(em_t *e)
     em_u64(e, "mapped", je.mapped, EM_BYTES);
     em_u64(e, "resident", je.resident, EM_BYTES);
     em_obj_end(e);
+
+    zp_stats_t st;
+    memset(&st, 0, sizeof st);
+    if (pool != NULL)
+        zp_pool_stats(pool, &st);
+    /* Bytes freed through the pool: the core counts buffers given back and bytes scrubbed or
+     * dropped, not the sizes freed, so this is a lower bound (a buffer is at least the
+     * threshold; a scrub counts only what was dirtied). */
+    uint64_t pool_freed = st.bytes_scrubbed + st.bytes_dropped;
+    uint64_t by_count = st.puts * (uint64_t)zp_ip.opts.threshold;
+    ip_emit_coverage(e, pool_freed > by_count ? pool_freed : by_count, scrubbed);
 }
 
 static int ip_stats_emit(em_mode_t mode, int fd, FILE *fp)
@@ -593,71 +650,24 @@ void zp_ip_stats_write(int fd, int format)
     (void)ip_stats_emit(format == ZP_STATS_JSON ? EM_JSON : EM_TABLE, fd, NULL);
 }
 
+int zp_ip_stats_emit_fd(int fd, int format)
+{
+    return ip_stats_emit(format == ZP_STATS_JSON ? EM_JSON : EM_TABLE, fd, NULL);
+}
+
 int zp_ip_stats_write_file(FILE *fp)
 {
     return ip_stats_emit(EM_XML, -1, fp);
 }
 
-/* ==== at exit ==== */
-
-/* ZEROPOOL_STATS_FILE with %p replaced by the process id, into out; false if too long. */
-static bool ip_stats_path(const char *tmpl, char *out, size_t cap, size_t *len)
-{
-    zp_buf_t b = {out, 0, cap};
-    for (const char *s = tmpl; *s; s++) {
-        if (s[0] == '%' && s[1] == 'p') {
-            zp_buf_u64(&b, (uint64_t)getpid());
-            s++;
-        } else {
-            zp_buf_chr(&b, *s);
-        }
-    }
-    if (b.len + 1 >= cap)
-        return false;
-    out[b.len] = '\0';
-    *len = b.len;
-    return true;
-}
-
-/* Written to PATH.tmp.<pid>, then renamed over PATH: a reader sees the whole file or none. */
-static bool ip_stats_to_file(const char *tmpl, int format)
-{
-    char path[ZP_PATH_MAX + 24], tmp[ZP_PATH_MAX + 48];
-    size_t n;
-    if (!ip_stats_path(tmpl, path, sizeof path, &n))
-        return false;
-    zp_buf_t t = ZP_BUF_INIT(tmp);
-    zp_buf_str(&t, path);
-    zp_buf_str(&t, ".tmp.");
-    zp_buf_u64(&t, (uint64_t)getpid());
-    if (t.len + 1 >= sizeof tmp)
-        return false;
-    tmp[t.len] = '\0';
-    (void)unlink(tmp); /* left by an earlier process of the same pid */
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
-    if (fd < 0)
-        return false;
-    int rc = ip_stats_emit(format == ZP_STATS_JSON ? EM_JSON : EM_TABLE, fd, NULL);
-    if (close(fd) != 0)
-        rc = -1;
-    if (rc != 0 || rename(tmp, path) != 0) {
-        (void)unlink(tmp);
-        return false;
-    }
-    return true;
-}
-
-/* A destructor, not atexit: atexit may allocate during bootstrap. */
+/* ==== at exit ====
+ * A destructor, not atexit: atexit may allocate during bootstrap. The writing itself (file,
+ * rename, held descriptor, stderr) is live.c's, shared with the timer and the signal path. */
 __attribute__((destructor)) void zp_ip_stats_at_exit(void)
 {
     if (atomic_load(&zp_ip.state) != ZP_IP_READY || zp_ip.opts.stats == ZP_STATS_OFF)
         return;
     int e = errno;
-    if (zp_ip.opts.stats_file[0] == '\0') {
-        zp_ip_stats_write(2, (int)zp_ip.opts.stats);
-    } else if (!ip_stats_to_file(zp_ip.opts.stats_file, (int)zp_ip.opts.stats)) {
-        zp_write_str(2, "zeropool: cannot write ZEROPOOL_STATS_FILE; statistics on stderr\n");
-        zp_ip_stats_write(2, (int)zp_ip.opts.stats);
-    }
+    zp_ip_live_final();
     errno = e;
 }

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # shellcheck disable=SC2015 # "COND && pass || fail" is safe here: pass never fails.
 # Tests of the zeropool command (scripts/zeropool): help and version, option checking and exit
-# status 2, the option -> ZEROPOOL_* mapping, LD_PRELOAD handling, exit status pass-through,
-# `zeropool config`, and that the command and the man page cover every row of options.def.
-# Needs no built library: a dummy shared object stands in for it.
+# status 2 (the library's own verdict, through zeropool-config), the option -> ZEROPOOL_*
+# mapping, LD_PRELOAD handling, exit status pass-through, `zeropool config`, and that the
+# command and the man page cover every row of options.def. Needs no built library: a dummy
+# shared object stands in for it; the options come from the real zeropool-config.
 # Environment (all optional; meson sets them): ZP_CMD (the command, default: the tree's
 # scripts/zeropool), ZP_CONFIGURED_CMD and ZP_MAN (meson's configured copies), ZP_VERSION,
 # ZP_REAL_HELPER (a built zeropool-config), CC.
@@ -64,6 +65,12 @@ fi
 cp "$tmp/libdummy.so" "$tmp/a.so"
 cp "$tmp/libdummy.so" "$tmp/b.so"
 export ZEROPOOL_LIB=$tmp/libdummy.so
+helper=${ZP_REAL_HELPER:-$root/build/config/zeropool-config}
+if [ ! -x "$helper" ]; then
+  echo "no zeropool-config at $helper: build it first" >&2
+  exit 1
+fi
+export ZEROPOOL_CONFIG_HELPER=$helper
 
 #### help and version ####
 for h in --help -h help; do
@@ -85,25 +92,40 @@ bad() { # NAME EXPECTED-MESSAGE ARGS...
 }
 bad "unknown option" "unknown option '--frobnicate'" --frobnicate
 bad "near miss" "did you mean --threshold?" --treshold 1M
+bad "near miss with dashes" "did you mean --max-pooled?" --max-poled 1M
 bad "unknown short option" "unknown option '-x'" -x
-bad "bad size" "'12Q' is not a size" --threshold 12Q
-bad "bad size (=)" "'1.5M' is not a size" --max-pooled=1.5M
-bad "negative size" "is not a size" --pool-bytes -1
-bad "bad count" "'many' is not a count" --tls-cache many
-bad "bad power of two" "'3' is not a power of two" --shards 3
-bad "bad enum" "'fifo' is not one of lifo, clock-pro" --eviction fifo
-bad "bad zero-on-alloc" "is not one of off, on, verify" --zero-on-alloc sometimes
-bad "bad on-error" "is not one of abort, report" --on-error ignore
-bad "bad stats" "is not one of 0, 1, json" --stats=xml
-bad "bad boolean" "'maybe' is not a boolean" --pin=maybe
+# Values: the library's parser decides, and malformed and out-of-range are refused alike,
+# with the accepted range in the message.
+bad "bad size" "ZEROPOOL_THRESHOLD=12Q is invalid: expected a size" --threshold 12Q
+bad "bad size (=)" "ZEROPOOL_MAX_POOLED=1.5M is invalid" --max-pooled=1.5M
+bad "negative size" "ZEROPOOL_POOL_BYTES=-1 is invalid" --pool-bytes -1
+bad "size too small" "ZEROPOOL_THRESHOLD=1K is invalid: expected a size (K, M, G, T suffixes) from 4K to 1G" --threshold 1K
+bad "budget too small" "from 1M to 1T or auto" --pool-bytes 512K
+bad "bad count" "ZEROPOOL_TLS_CACHE=many is invalid: expected a whole number from 0 to 64" --tls-cache many
+bad "count too large" "ZEROPOOL_TLS_CACHE=65 is invalid: expected a whole number from 0 to 64" --tls-cache 65
+bad "bad power of two" "ZEROPOOL_SHARDS=3 is invalid: expected a power of two" --shards 3
+bad "bad enum" "expected one of lifo, clock-pro" --eviction fifo
+bad "bad zero-on-alloc" "expected one of off, on, verify" --zero-on-alloc sometimes
+bad "bad on-error" "expected one of abort, report" --on-error ignore
+bad "bad stats" "expected one of 0, 1, json" --stats=xml
+bad "bad boolean" "ZEROPOOL_PIN=maybe is invalid: expected one of 0, 1, true, false, yes, no, on, off" --pin=maybe
+bad "bad interval" "ZEROPOOL_STATS_INTERVAL=2w is invalid: expected a time" --stats-interval 2w
+bad "interval too long" "from 0s to 1d" --stats-interval 2d
 bad "value for --no-" "takes no value" --no-guard=1
 bad "--no- of a non-boolean" "unknown option '--no-threshold'" --no-threshold
 bad "missing value" "option --threshold needs a value" --threshold
 bad "missing conf value" "option --conf needs a value" --conf
-bad "conf unknown key" "unknown key 'treshold'" --conf threshold:1M,treshold:2M
-bad "conf without colon" "'pin' is not key:value" --conf pin
-bad "conf bad value" "'x' is not a boolean" --conf guard:x
-bad "conf bad size" "is not a size" --conf "max_pooled:lots"
+bad "conf unknown key" "unknown ZEROPOOL_CONF key treshold; did you mean threshold?" --conf threshold:1M,treshold:2M
+bad "conf without colon" "ZEROPOOL_CONF entry \"pin\" has no ':'" --conf pin
+bad "conf bad value" "ZEROPOOL_CONF key guard=x is invalid" --conf guard:x
+bad "conf bad size" "ZEROPOOL_CONF key max_pooled=lots is invalid" --conf "max_pooled:lots"
+# A ';' gets a hint, on a second line.
+run 2 "conf with ';'" "$cmd" run --conf "threshold:128K;verbose:true" -- true &&
+  has "conf with ';'" "$err" "separates entries with ',' (key:value,key:value), not ';'"
+# An inherited bad variable is refused the same way: it would reach the library too.
+run 2 "inherited bad value" env ZEROPOOL_SHARDS=3 "$cmd" run --pin -- true &&
+  has "inherited bad value" "$err" "ZEROPOOL_SHARDS=3 is invalid"
+hasnt "refusal says no 'keeping'" "$err" "keeping"
 run 2 "no program" "$cmd" run --stats && has "no program" "$err" "no program given"
 run 2 "no program after --" "$cmd" run -- && has "no program after --" "$err" "no program given"
 run 127 "program not found" "$cmd" run -- zp-no-such-program-here &&
@@ -129,7 +151,9 @@ maps ZEROPOOL_EVICTION=lifo --eviction lifo
 maps ZEROPOOL_EVICTION=clock-pro --eviction=clock-pro
 maps ZEROPOOL_PIN=1 --pin
 maps ZEROPOOL_PIN=0 --no-pin
-maps ZEROPOOL_PIN=1 --pin=yes
+maps ZEROPOOL_PIN=yes --pin=yes
+maps ZEROPOOL_STATS=on --stats=on
+maps ZEROPOOL_STATS_INTERVAL=30s --stats-interval 30s
 maps ZEROPOOL_GUARD=1 --guard
 maps ZEROPOOL_GUARD=0 --no-guard
 maps ZEROPOOL_DONTDUMP=1 --dontdump
@@ -206,8 +230,9 @@ run 0 "through a symlink" env -u ZEROPOOL_LIB "$tmp/zeropool-link" run printenv 
   line "through a symlink" "$out" "$tmp/tree/build/interpose/libzeropool.so"
 
 #### zeropool config ####
-cat >"$tmp/helper" <<'EOF'
+cat >"$tmp/helper" <<EOF
 #!/bin/sh
+case "\$1" in --*) exec "$helper" "\$@" ;; esac
 env | grep '^ZEROPOOL_' | sort
 exit 3
 EOF
@@ -221,40 +246,52 @@ hasnt "config: command variables" "$out" ZEROPOOL_LIB=
 run 2 "config: bad option" env ZEROPOOL_CONFIG_HELPER="$tmp/helper" "$cmd" config --shards 6
 run 2 "config: helper missing" env ZEROPOOL_CONFIG_HELPER="$tmp/none" "$cmd" config &&
   has "config: helper missing" "$err" "$tmp/none"
-if [ -n "${ZP_REAL_HELPER:-}" ] && [ -x "$ZP_REAL_HELPER" ]; then
-  run 0 "config with zeropool-config" env ZEROPOOL_CONFIG_HELPER="$ZP_REAL_HELPER" "$cmd" config --threshold 128K &&
-    has "zeropool-config shows the option" "$out" "ZEROPOOL_THRESHOLD=128K"
-fi
+run 2 "config: out of range refused" "$cmd" config --pool-bytes 512K &&
+  has "config: out of range refused" "$err" "from 1M to 1T"
+run 0 "config with zeropool-config" "$cmd" config --threshold 128K &&
+  has "zeropool-config shows the option" "$out" "ZEROPOOL_THRESHOLD=128K  (env)"
+# The command's own variables are never the library's unknown variables.
+run 0 "command variables not unknown" env ZEROPOOL_LIB=/x ZEROPOOL_CONFIG_HELPER="$helper" "$helper" &&
+  hasnt "command variables not unknown" "$err" "unknown variable"
+# Every boolean word for ZEROPOOL_STATS, as for the boolean options.
+for w in on yes true 1 off no false 0 json; do
+  run 0 "ZEROPOOL_STATS=$w accepted" env ZEROPOOL_STATS=$w "$helper" --check
+done
+# Where each value came from: the system-wide file < ZEROPOOL_CONF < a variable.
+printf '# a system-wide file\nthreshold:256K\nshards:2, pin:on\n' >"$tmp/sys.conf"
+run 0 "config sources" env ZEROPOOL_CONF_FILE="$tmp/sys.conf" ZEROPOOL_CONF=shards:4 "$cmd" config --no-pin
+line "file value" "$out" "ZEROPOOL_THRESHOLD=256K  ($tmp/sys.conf)"
+line "ZEROPOOL_CONF over the file" "$out" "ZEROPOOL_SHARDS=4  (ZEROPOOL_CONF)"
+line "variable over the file" "$out" "ZEROPOOL_PIN=off  (env)"
+has "file named" "$out" "system-wide file: $tmp/sys.conf (read)"
+# A statistics file alone means JSON.
+run 0 "stats file implies json" env ZEROPOOL_STATS_FILE=/tmp/x "$helper"
+line "stats file implies json" "$out" "ZEROPOOL_STATS=json  (implied by ZEROPOOL_STATS_FILE)"
 
 #### the command and the man page cover options.def ####
+# The command has no option table of its own: its options are the helper's list.
 def_file=$root/config/options.def
 man_in=$root/scripts/zeropool.1.in
 man_text=$(LC_ALL=C.UTF-8 MANWIDTH=200 man -l "$man_in" 2>/dev/null || true)
-declare -A type_of=([SIZE]=size [UINT]=count [POW2]=pow2 [BOOL]=bool [ENUM]=enum [PATH]=path)
+grep -q '^opt_rows=' "$root/scripts/zeropool" && fail "scripts/zeropool keeps its own option table" || pass
 rows=$(sed -n 's/^ZP_OPT(\([A-Z_]*\), *\([a-z_]*\), *\([A-Z0-9]*\), *\([^,]*\),.*/\1 \2 \3 \4/p' "$def_file")
-[ "$(wc -l <<<"$rows")" -ge 19 ] && pass || fail "options.def: only $(wc -l <<<"$rows") rows read"
+[ "$(wc -l <<<"$rows")" -ge 20 ] && pass || fail "options.def: only $(wc -l <<<"$rows") rows read"
+[ "$(wc -l <<<"$rows")" -eq "$("$helper" --list | wc -l)" ] && pass || fail "zeropool-config --list and options.def differ in length"
+run 0 "--help" "$cmd" --help
+help_text=$out
 while read -r name field type def; do
   opt=${field//_/-}
-  want="${type_of[$type]}"
-  # The command's row: "long-name type VARIABLE [extra]".
-  row=$(grep -E "^ *\"$opt +[a-z0-9]+ +$name( |\")" "$root/scripts/zeropool" | head -n 1)
-  if [ -z "$row" ]; then
-    fail "scripts/zeropool has no option row for ZEROPOOL_$name (--$opt)"
-    continue
-  fi
-  read -r _ got_type _ extra <<<"${row//\"/}"
-  [ "$got_type" = "$want" ] && pass || fail "--$opt has type $got_type, options.def says $type"
-  if [ "$type" = ENUM ]; then
-    choices=$(grep -E "^ZP_OPT\($name," -A1 "$def_file" | grep -o '"[^"]*|[^"]*"' | head -n 1 | tr -d '"')
-    [ "$extra" = "$choices" ] && pass || fail "--$opt choices '$extra', options.def has '$choices'"
-  elif [ "$def" = ZP_AUTO ]; then
-    [ "$extra" = auto ] && pass || fail "--$opt: options.def default is auto, the command row says '$extra'"
-  fi
+  has "--help lists --$opt" "$help_text" "--$opt"
   grep -q "^\.B ZEROPOOL_$name\$" "$man_in" && pass || fail "zeropool.1 does not document ZEROPOOL_$name"
   if [ -n "$man_text" ]; then
     grep -qF -- "--$opt" <<<"$man_text" && pass || fail "zeropool.1 does not document --$opt"
   fi
-  run 0 "--help lists --$opt" "$cmd" --help && has "--help lists --$opt" "$out" "--$opt"
+  # Each option reaches its variable.
+  case $type in
+  BOOL) run 0 "--$opt sets ZEROPOOL_$name" "$cmd" run "--$opt" -- printenv "ZEROPOOL_$name" ;;
+  PATH) run 0 "--$opt sets ZEROPOOL_$name" "$cmd" run "--$opt" /tmp/zp-x -- printenv "ZEROPOOL_$name" ;;
+  *) ;;
+  esac
 done <<<"$rows"
 
 # Defaults and ranges in the man page match the library's table, as zeropool-config prints it.
@@ -286,7 +323,7 @@ if [ -n "${ZP_CONFIGURED_CMD:-}" ]; then
   env -u ZEROPOOL_LIB "$c" run true >/dev/null 2>"$tmp/err"
   s=$? e=$(cat "$tmp/err")
   if [ $s -eq 2 ]; then
-    has "configured library path" "$e" "libzeropool.so is missing" && hasnt "configured library path" "$e" "/build/interpose/"
+    has "configured library path" "$e" "libzeropool.so.0 is missing" && hasnt "configured library path" "$e" "/build/interpose/"
   else
     [ $s -eq 0 ] && pass || fail "configured run without ZEROPOOL_LIB: status $s: $e"
   fi

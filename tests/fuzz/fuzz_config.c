@@ -80,6 +80,21 @@ static bool ref_ieq(const char *s, size_t n, const char *w)
     return true;
 }
 
+/* A time as the README documents it: digits, then nothing (seconds) or one of s, m, h, d. */
+static bool ref_digits(const char *s, size_t n, uint64_t *v);
+static bool ref_time(const char *s, size_t n, uint64_t *v)
+{
+    static const struct { char c; uint64_t mult; } unit[] = {
+        { 's', 1 }, { 'm', 60 }, { 'h', 3600 }, { 'd', 86400 } };
+    if (n > 1 && !(s[n - 1] >= '0' && s[n - 1] <= '9')) {
+        for (size_t i = 0; i < sizeof unit / sizeof unit[0]; i++)
+            if ((s[n - 1] | 0x20) == unit[i].c)
+                return ref_digits(s, n - 1, v) && !__builtin_mul_overflow(*v, unit[i].mult, v);
+        return false;
+    }
+    return ref_digits(s, n, v);
+}
+
 static bool ref_digits(const char *s, size_t n, uint64_t *v)
 {
     if (n == 0)
@@ -306,6 +321,7 @@ static void mode_set(const uint8_t *p, size_t n, uint8_t flags)
         case ZP_OPT_T_POW2: ok = ref_digits(t, tn, &v) && v && !(v & (v - 1)); break;
         case ZP_OPT_T_BOOL: ok = ref_bool(t, tn, &v); break;
         case ZP_OPT_T_PATH: ok = tn < ZP_PATH_MAX && !memchr(t, '\0', tn); break;
+        case ZP_OPT_T_TIME: ok = ref_time(t, tn, &v); break;
         default: ok = rc == 0; break; /* ENUM: the round trip below checks it */
         }
         if (d->type != ZP_OPT_T_PATH && d->type != ZP_OPT_T_ENUM)
@@ -376,8 +392,9 @@ static void model_env(zp_options_t *m, char **envp, bool secure)
         const char *name = *e + 9, *eq = strchr(name, '=');
         size_t nl = eq ? (size_t)(eq - name) : strlen(name);
         const char *val = eq ? eq + 1 : name + nl;
-        if (ref_ieq(name, nl, "conf"))
-            continue;
+        if (ref_ieq(name, nl, "conf") || ref_ieq(name, nl, "conf_file") ||
+            ref_ieq(name, nl, "lib") || ref_ieq(name, nl, "config_helper"))
+            continue; /* not options: the file's name and the zeropool command's own */
         int id = ref_lookup(name, nl);
         if (id >= 0) {
             if (seen[id])
@@ -392,6 +409,11 @@ static void model_env(zp_options_t *m, char **envp, bool secure)
         uint64_t v = zp_autoconf_tls_bytes(m->pool_bytes, m->shards);
         const zp_opt_desc_t *d = &zp_opt_table[ZP_OPT_TLS_CACHE_BYTES];
         m->tls_cache_bytes = v < d->lo ? d->lo : v > d->hi ? d->hi : v;
+    }
+    /* A statistics file named without a format means JSON. */
+    if (m->stats_file[0] != '\0' && m->source[ZP_OPT_STATS] == ZP_SRC_DEFAULT) {
+        m->stats = ZP_STATS_JSON;
+        m->source[ZP_OPT_STATS] = ZP_SRC_AUTO;
     }
 }
 

@@ -762,3 +762,150 @@ Test(fmt, truncates_and_flushes)
     cr_expect_eq(zp_buf_flush(&b, -1), -1);
     cr_expect_eq(errno, 42, "a failed write keeps errno too");
 }
+
+/* ---- operating a service: the system-wide file, implied JSON, times, boolean stats ---- */
+
+static char sys_path[64];
+
+static void write_sys(const char *text)
+{
+    snprintf(sys_path, sizeof sys_path, "/tmp/zp-unit-sys-%d.conf", (int)getpid());
+    FILE *f = fopen(sys_path, "w");
+    cr_assert(f != NULL);
+    fputs(text, f);
+    fclose(f);
+}
+
+Test(sysconf, precedence_file_conf_env)
+{
+    write_sys("# comment\nthreshold:128K\nshards:2, pin:on # trailing comment\nguard:off\n");
+    char file_var[96];
+    snprintf(file_var, sizeof file_var, "ZEROPOOL_CONF_FILE=%s", sys_path);
+    char *env[] = { file_var, "ZEROPOOL_CONF=shards:4,pin:off", "ZEROPOOL_PIN=1", NULL };
+    zp_options_t o;
+    capture_start();
+    load(&o, env);
+    const char *err = capture_end();
+    cr_expect_str_eq(err, "");
+    cr_expect_eq(o.threshold, 128 * ZP_KIB);
+    cr_expect_eq(o.source[ZP_OPT_THRESHOLD], ZP_SRC_FILE);
+    cr_expect_eq(o.guard, 0, "a file value nobody overrides stays");
+    cr_expect_eq(o.shards, 4, "ZEROPOOL_CONF wins over the file");
+    cr_expect_eq(o.source[ZP_OPT_SHARDS], ZP_SRC_CONF);
+    cr_expect_eq(o.pin, 1, "a variable wins over both");
+    cr_expect_eq(o.source[ZP_OPT_PIN], ZP_SRC_ENV);
+    cr_expect_eq(o.sys_conf_state, ZP_SYS_CONF_READ);
+    cr_expect_str_eq(o.sys_conf, sys_path);
+    unlink(sys_path);
+}
+
+Test(sysconf, bad_entry_named_with_the_file_and_hint)
+{
+    write_sys("threshold:128K;pin:on\n");
+    char file_var[96];
+    snprintf(file_var, sizeof file_var, "ZEROPOOL_CONF_FILE=%s", sys_path);
+    char *env[] = { file_var, NULL };
+    zp_options_t o;
+    capture_start();
+    load(&o, env);
+    const char *err = capture_end();
+    cr_expect_eq(o.threshold, 64 * ZP_KIB, "the secure default stays");
+    cr_expect(strstr(err, " key threshold=128K;pin:on is invalid") != NULL, "%s", err);
+    cr_expect(strstr(err, sys_path) != NULL, "%s", err);
+    cr_expect(strstr(err, "separates entries with ','") != NULL, "%s", err);
+    cr_expect_eq(count_lines(err), 2, "%s", err);
+    unlink(sys_path);
+}
+
+Test(sysconf, absent_file_is_silent_and_secure_mode_ignores_the_override)
+{
+    char *env[] = { "ZEROPOOL_CONF_FILE=/nonexistent/zeropool.conf", NULL };
+    zp_options_t o;
+    capture_start();
+    load(&o, env);
+    cr_expect_str_eq(capture_end(), "");
+    cr_expect_eq(o.sys_conf_state, ZP_SYS_CONF_ABSENT);
+    /* In secure mode the override is not even looked at: only /etc/zeropool.conf counts. */
+    write_sys("threshold:128K\n");
+    char file_var[96];
+    snprintf(file_var, sizeof file_var, "ZEROPOOL_CONF_FILE=%s", sys_path);
+    char *env2[] = { file_var, NULL };
+    capture_start();
+    zp_options_load_ex(&o, env2, true, &ac8);
+    capture_end();
+    cr_expect_eq(o.threshold, 64 * ZP_KIB);
+    cr_expect_str_neq(o.sys_conf, sys_path);
+    unlink(sys_path);
+}
+
+Test(sysconf, stats_file_alone_means_json)
+{
+    char *env[] = { "ZEROPOOL_STATS_FILE=/tmp/x.json", NULL };
+    zp_options_t o;
+    load(&o, env);
+    cr_expect_eq(o.stats, ZP_STATS_JSON);
+    char *env2[] = { "ZEROPOOL_STATS_FILE=/tmp/x.json", "ZEROPOOL_STATS=1", NULL };
+    load(&o, env2);
+    cr_expect_eq(o.stats, ZP_STATS_TEXT, "an explicit format stays");
+}
+
+Test(sysconf, stats_takes_boolean_words)
+{
+    static const char *const on[] = { "on", "yes", "true", "1", "ON" };
+    static const char *const off[] = { "off", "no", "false", "0" };
+    zp_options_t o;
+    for (size_t i = 0; i < sizeof on / sizeof on[0]; i++) {
+        fresh(&o);
+        cr_expect_eq(set(&o, "STATS", on[i]), 0, "%s", on[i]);
+        cr_expect_eq(o.stats, ZP_STATS_TEXT, "%s", on[i]);
+    }
+    for (size_t i = 0; i < sizeof off / sizeof off[0]; i++) {
+        fresh(&o);
+        o.stats = ZP_STATS_JSON;
+        cr_expect_eq(set(&o, "STATS", off[i]), 0, "%s", off[i]);
+        cr_expect_eq(o.stats, ZP_STATS_OFF, "%s", off[i]);
+    }
+}
+
+Test(sysconf, interval_times)
+{
+    static const struct {
+        const char *text;
+        uint64_t secs;
+    } ok[] = { { "30", 30 }, { "30s", 30 }, { "5m", 300 }, { "2h", 7200 }, { "1d", 86400 },
+               { "0", 0 } };
+    zp_options_t o;
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        fresh(&o);
+        cr_expect_eq(set(&o, "STATS_INTERVAL", ok[i].text), 0, "%s", ok[i].text);
+        cr_expect_eq(o.stats_interval, ok[i].secs, "%s", ok[i].text);
+    }
+    static const char *const bad[] = { "2d", "1w", "5ms", "-1", "s", "" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        fresh(&o);
+        capture_start();
+        cr_expect_eq(set(&o, "STATS_INTERVAL", bad[i]), -1, "%s", bad[i]);
+        const char *err = capture_end();
+        cr_expect(strstr(err, "from 0s to 1d") != NULL, "%s", err);
+        cr_expect_eq(o.stats_interval, 0);
+    }
+    char buf[16];
+    fresh(&o);
+    set(&o, "STATS_INTERVAL", "90");
+    zp_option_format(&o, ZP_OPT_STATS_INTERVAL, buf, sizeof buf);
+    cr_expect_str_eq(buf, "90s");
+    set(&o, "STATS_INTERVAL", "120");
+    zp_option_format(&o, ZP_OPT_STATS_INTERVAL, buf, sizeof buf);
+    cr_expect_str_eq(buf, "2m");
+}
+
+Test(sysconf, command_variables_are_not_unknown)
+{
+    char *env[] = { "ZEROPOOL_LIB=/x.so", "ZEROPOOL_CONFIG_HELPER=/y", "ZEROPOOL_CONF_FILE=",
+                    NULL };
+    zp_options_t o;
+    capture_start();
+    load(&o, env);
+    cr_expect_str_eq(capture_end(), "");
+    cr_expect_eq(o.problems, 0);
+}
