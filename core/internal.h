@@ -13,16 +13,13 @@
 #define ZP_INTERNAL_H
 
 #include "owner.h"
+#include "zp_base.h"
 #include "zeropool.h"
 
 #include <pthread.h>
 #include <stddef.h>
 #include <stdatomic.h>
 
-#define ZP_LIKELY(x) __builtin_expect(!!(x), 1)
-#define ZP_UNLIKELY(x) __builtin_expect(!!(x), 0)
-#define ZP_NOINLINE __attribute__((noinline))
-#define ZP_COLD __attribute__((noinline, cold))
 #define ZP_API __attribute__((visibility("default")))
 
 #define ZP_CHUNK_DEFAULT ((size_t)256 << 20)

@@ -14,8 +14,6 @@
 
 zp_ip_state_t zp_ip = {.scrub_small = true, .brk_lo = UINTPTR_MAX};
 
-#define ZP_IP_STR2(x) #x
-#define ZP_IP_STR(x) ZP_IP_STR2(x)
 
 /* ---- bootstrap ----
  * The first call of any allocation function loads the options (zp_options_load scans environ:
@@ -87,7 +85,7 @@ void zp_ip_init(void)
 
 /* One thread creates the pool; the others, and the creating thread's own recursive calls
  * (zp_pool_new may allocate), get NULL meanwhile and are served by jemalloc. */
-ZP_IP_NOINLINE zp_pool_t *zp_ip_pool_get(void)
+ZP_NOINLINE zp_pool_t *zp_ip_pool_get(void)
 {
     zp_pool_t *pool = atomic_load_explicit(&zp_ip.pool, memory_order_acquire);
     if (pool != NULL)
@@ -152,7 +150,7 @@ static void *ip_large(size_t n, size_t align, bool zero)
         void *p = align > (size_t)getpagesize() ? zp_get_aligned(pool, n, align) : zp_get(pool, n);
         errno = e;
         if (p != NULL) {
-            if (ZP_IP_UNLIKELY(zp_ip.opts.trace_alloc))
+            if (ZP_UNLIKELY(zp_ip.opts.trace_alloc))
                 zp_bt_note_alloc(p);
             return p; /* zeroed: no memset for calloc */
         }
@@ -160,7 +158,7 @@ static void *ip_large(size_t n, size_t align, bool zero)
     return ip_unpooled(n, align, zero);
 }
 
-ZP_IP_NOINLINE void *zp_ip_alloc_slow(size_t n, size_t align, bool zero)
+ZP_NOINLINE void *zp_ip_alloc_slow(size_t n, size_t align, bool zero)
 {
     size_t t = zp_ip_threshold();
     if (t == 0) {
@@ -168,7 +166,7 @@ ZP_IP_NOINLINE void *zp_ip_alloc_slow(size_t n, size_t align, bool zero)
         t = zp_ip_threshold();
     }
     /* t == 0: the options are being loaded; reporting: libunwind asks during a misuse report */
-    if (t == 0 || n < t || ZP_IP_UNLIKELY(zp_ip_reporting))
+    if (t == 0 || n < t || ZP_UNLIKELY(zp_ip_reporting))
         return zp_ip_small(n, ip_flags(align, zero));
     if (n > PTRDIFF_MAX)
         return zp_ip_enomem();
@@ -180,7 +178,7 @@ ZP_IP_NOINLINE void *zp_ip_alloc_slow(size_t n, size_t align, bool zero)
 /* calloc of a jemalloc block while the small scrub is off (a freed block keeps its data) or
  * ZEROPOOL_ZERO_ON_ALLOC asks for defence in depth: on re-zeroes, verify checks the claim that
  * scrubbed blocks come back zero and reports the block that does not. */
-ZP_IP_NOINLINE void *zp_ip_small_calloc(size_t n)
+ZP_NOINLINE void *zp_ip_small_calloc(size_t n)
 {
     if (zp_ip.opts.zero_on_alloc != ZP_ZERO_ALLOC_VERIFY ||
         !atomic_load_explicit(&zp_ip.scrub_small, memory_order_relaxed))
@@ -193,7 +191,7 @@ ZP_IP_NOINLINE void *zp_ip_small_calloc(size_t n)
     unsigned char acc = 0;
     for (size_t i = 0; i < usable; i++)
         acc |= c[i];
-    if (ZP_IP_UNLIKELY(acc != 0)) {
+    if (ZP_UNLIKELY(acc != 0)) {
         zp_ip_report_misuse(NULL, ZP_MISUSE_NOT_ZERO, p, usable);
         memset(p, 0, usable); /* ZEROPOOL_ON_ERROR=report: hand it out zeroed all the same */
     }
@@ -203,7 +201,7 @@ ZP_IP_NOINLINE void *zp_ip_small_calloc(size_t n)
 /* free of a pointer into a jemalloc block that does not start it (p + 16): jemalloc would hand
  * the address out again and the scrub would run into the next block. Reported as an invalid
  * free; if the report returns, the block is left alone. */
-ZP_IP_NOINLINE void zp_ip_small_invalid(void *p, size_t n)
+ZP_NOINLINE void zp_ip_small_invalid(void *p, size_t n)
 {
     zp_ip_report_misuse(NULL, ZP_MISUSE_INVALID_FREE, p, n);
 }
@@ -253,7 +251,7 @@ static zp_pool_t *ip_pool_of(const void *p)
     return pool != NULL && zp_owns(pool, p) ? pool : NULL;
 }
 
-ZP_IP_NOINLINE void zp_ip_free_slow(void *p)
+ZP_NOINLINE void zp_ip_free_slow(void *p)
 {
     if (p == NULL)
         return;
@@ -268,7 +266,7 @@ ZP_IP_NOINLINE void zp_ip_free_slow(void *p)
 
 size_t zp_ip_usable_size(void *p)
 {
-    if (ZP_IP_LIKELY(zp_ip_is_jemalloc(p)))
+    if (ZP_LIKELY(zp_ip_is_jemalloc(p)))
         return zp_je_sallocx(p, 0);
     if (p == NULL)
         return 0;
@@ -320,7 +318,7 @@ static void *ip_realloc_small(void *p, size_t n)
         void *q = pool != NULL ? zp_get(pool, n) : NULL;
         errno = e;
         if (q != NULL) {
-            if (ZP_IP_UNLIKELY(zp_ip.opts.trace_alloc))
+            if (ZP_UNLIKELY(zp_ip.opts.trace_alloc))
                 zp_bt_note_alloc(q);
             memcpy(q, p, ip_min(old, n));
             zp_ip_small_free(p);
@@ -365,7 +363,7 @@ void *zp_ip_realloc(void *p, size_t n)
     }
     if (n > PTRDIFF_MAX)
         return zp_ip_enomem();
-    if (ZP_IP_LIKELY(zp_ip_is_jemalloc(p)))
+    if (ZP_LIKELY(zp_ip_is_jemalloc(p)))
         return ip_realloc_small(p, n);
     zp_pool_t *pool = ip_pool_of(p);
     return pool != NULL ? ip_realloc_pool(pool, p, n) : ip_realloc_glibc(p, n);

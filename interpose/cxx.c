@@ -69,7 +69,7 @@ static void *ip_try(size_t n, size_t align)
 }
 
 /* The throwing forms: retry through the new-handler until it gives up. */
-ZP_IP_NOINLINE static void *ip_new_slow(size_t n, size_t align)
+ZP_NOINLINE static void *ip_new_slow(size_t n, size_t align)
 {
     for (;;) {
         ip_handler_t h = ip_new_handler();
@@ -85,7 +85,7 @@ ZP_IP_NOINLINE static void *ip_new_slow(size_t n, size_t align)
 ZP_IP_INLINE void *ip_new(size_t n, size_t align)
 {
     void *p = ip_try(n, align);
-    return ZP_IP_LIKELY(p != NULL) ? p : ip_new_slow(n, align);
+    return ZP_LIKELY(p != NULL) ? p : ip_new_slow(n, align);
 }
 
 /* The nothrow forms: with no handler, NULL at once. With one, the C++ runtime's own nothrow
@@ -94,7 +94,7 @@ ZP_IP_INLINE void *ip_new(size_t n, size_t align)
 typedef void *(*ip_nothrow_t)(size_t, const void *);
 typedef void *(*ip_nothrow_al_t)(size_t, size_t, const void *);
 
-ZP_IP_NOINLINE static void *ip_new_nothrow_slow(size_t n, size_t align, const char *runtime_op,
+ZP_NOINLINE static void *ip_new_nothrow_slow(size_t n, size_t align, const char *runtime_op,
                                                 const void *self)
 {
     if (ip_new_handler() == NULL)
@@ -111,7 +111,7 @@ ZP_IP_NOINLINE static void *ip_new_nothrow_slow(size_t n, size_t align, const ch
 ZP_IP_INLINE void *ip_new_nothrow(size_t n, size_t align, const char *runtime_op, const void *self)
 {
     void *p = ip_try(n, align);
-    return ZP_IP_LIKELY(p != NULL) ? p : ip_new_nothrow_slow(n, align, runtime_op, self);
+    return ZP_LIKELY(p != NULL) ? p : ip_new_nothrow_slow(n, align, runtime_op, self);
 }
 
 /* ---- the operators: one line each ---- */

@@ -6,8 +6,6 @@
 
 #include "zp_fmt.h"
 
-#define ZP_IP_STR2(x) #x
-#define ZP_IP_STR(x) ZP_IP_STR2(x)
 
 /* glibc's tunables (M_ARENA_MAX, M_MMAP_THRESHOLD, ...) mean nothing to jemalloc or the pool;
  * glibc 2.36 answers 1 even for unknown parameters, and so do we. */
@@ -88,7 +86,7 @@ int zp_ip_malloc_trim(size_t pad)
     size_t released = pool != NULL ? zp_pool_trim(pool) : 0;
     zp_ip_je_totals_t before, after;
     zp_ip_je_totals(&before);
-    (void)zp_je_mallctl("arena." ZP_IP_STR(MALLCTL_ARENAS_ALL) ".purge", NULL, NULL, NULL, 0);
+    (void)zp_je_mallctl("arena." ZP_STR(MALLCTL_ARENAS_ALL) ".purge", NULL, NULL, NULL, 0);
     zp_ip_je_totals(&after);
     errno = e;
     return released > 0 || after.resident < before.resident;

@@ -80,7 +80,7 @@ static void ip_tc_init(void)
     pthread_atfork(ip_tc_prepare, ip_tc_parent, ip_tc_child);
 }
 
-ZP_IP_NOINLINE void zp_ip_count_slow(size_t scrubbed)
+ZP_NOINLINE void zp_ip_count_slow(size_t scrubbed)
 {
     zp_ip_tcount_t *t = &zp_ip_tcount;
     if (t->state == 0) {

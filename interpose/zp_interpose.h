@@ -30,13 +30,11 @@
 #include <string.h>
 
 #include "je.h"
+#include "zp_base.h"
 #include "owner.h"
 #include "zeropool.h"
 #include "zp_options.h"
 
-#define ZP_IP_LIKELY(x) __builtin_expect(!!(x), 1)
-#define ZP_IP_UNLIKELY(x) __builtin_expect(!!(x), 0)
-#define ZP_IP_NOINLINE __attribute__((noinline))
 #define ZP_IP_INLINE static inline __attribute__((always_inline))
 
 /* glibc's malloc alignment: jemalloc's 8-byte class is only 8-aligned, so tiny requests are
@@ -170,7 +168,7 @@ ZP_IP_INLINE size_t zp_ip_small_size(size_t n)
 ZP_IP_INLINE void *zp_ip_small(size_t n, int flags)
 {
     void *p = zp_je_mallocx(zp_ip_small_size(n), flags);
-    return ZP_IP_LIKELY(p != NULL) ? p : zp_ip_enomem();
+    return ZP_LIKELY(p != NULL) ? p : zp_ip_enomem();
 }
 
 /* A block of glibc's own malloc: in its brk heap, between the break at our start-up and the
@@ -227,9 +225,9 @@ ZP_IP_INLINE size_t zp_ip_block_align(size_t n)
 ZP_IP_INLINE void zp_ip_small_free(void *p)
 {
     size_t n = 0;
-    if (ZP_IP_LIKELY(atomic_load_explicit(&zp_ip.scrub_small, memory_order_relaxed))) {
+    if (ZP_LIKELY(atomic_load_explicit(&zp_ip.scrub_small, memory_order_relaxed))) {
         n = zp_je_sallocx(p, 0);
-        if (ZP_IP_UNLIKELY((uintptr_t)p & (zp_ip_block_align(n) - 1))) {
+        if (ZP_UNLIKELY((uintptr_t)p & (zp_ip_block_align(n) - 1))) {
             zp_ip_small_invalid(p, n);
             return;
         }
@@ -239,7 +237,7 @@ ZP_IP_INLINE void zp_ip_small_free(void *p)
         zp_je_free(p);
     }
     zp_ip_tcount_t *t = &zp_ip_tcount;
-    if (ZP_IP_UNLIKELY(t->state != 1)) {
+    if (ZP_UNLIKELY(t->state != 1)) {
         zp_ip_count_slow(n);
         return;
     }
@@ -250,7 +248,7 @@ ZP_IP_INLINE void zp_ip_small_free(void *p)
 
 ZP_IP_INLINE void *zp_ip_malloc(size_t n)
 {
-    if (ZP_IP_LIKELY(n < zp_ip_threshold()))
+    if (ZP_LIKELY(n < zp_ip_threshold()))
         return zp_je_malloc(zp_ip_small_size(n)); /* NULL + ENOMEM on failure, as malloc */
     return zp_ip_alloc_slow(n, 0, false);
 }
@@ -258,13 +256,13 @@ ZP_IP_INLINE void *zp_ip_malloc(size_t n)
 ZP_IP_INLINE void *zp_ip_calloc(size_t n, size_t m)
 {
     size_t t;
-    if (ZP_IP_UNLIKELY(__builtin_mul_overflow(n, m, &t)))
+    if (ZP_UNLIKELY(__builtin_mul_overflow(n, m, &t)))
         return zp_ip_enomem();
-    if (ZP_IP_LIKELY(t < zp_ip_threshold())) {
+    if (ZP_LIKELY(t < zp_ip_threshold())) {
         /* With the small scrub on (from the start: it is only ever turned off), every block
          * jemalloc hands out is zero already: fresh pages, or scrubbed over its usable size at
          * free. ZEROPOOL_ZERO_ON_ALLOC=verify checks that claim (alloc.c). */
-        if (ZP_IP_LIKELY(atomic_load_explicit(&zp_ip.small_zeroed, memory_order_relaxed)))
+        if (ZP_LIKELY(atomic_load_explicit(&zp_ip.small_zeroed, memory_order_relaxed)))
             return zp_je_malloc(zp_ip_small_size(t));
         return zp_ip_small_calloc(t);
     }
@@ -273,7 +271,7 @@ ZP_IP_INLINE void *zp_ip_calloc(size_t n, size_t m)
 
 ZP_IP_INLINE void zp_ip_free(void *p)
 {
-    if (ZP_IP_UNLIKELY(!zp_ip_is_jemalloc(p))) {
+    if (ZP_UNLIKELY(!zp_ip_is_jemalloc(p))) {
         zp_ip_free_slow(p);
         return;
     }
