@@ -249,7 +249,8 @@ void zp_shard_push(zp_pool_t *pool, zp_shard_t *sh, zp_slot_t *s, zp_tstats_t *s
     size_t cb = zp_cls_bytes(pool, s);
     bool clock = pool->cfg.eviction == ZP_EVICT_CLOCK_PRO;
     bool newcomer = !(s->flags & (ZP_SF_HOT | ZP_SF_REF));
-    while (sh->count >= pool->cfg.max_buffers_per_shard ||
+    unsigned cap = pool->cfg.max_buffers_per_shard; /* 0: the byte budget alone */
+    while ((cap && sh->count >= cap) ||
            atomic_load_explicit(&pool->shard_bytes, memory_order_relaxed) + cb > pool->shard_budget) {
         bool made_room = clock && (newcomer ? zp_evict_unreferenced(pool, sh, st)
                                             : zp_evict_one(pool, sh, st));
