@@ -328,3 +328,22 @@ size_t zp_shard_trim(zp_pool_t *pool, zp_shard_t *sh)
     }
     return released;
 }
+
+void zp_shard_forget(zp_pool_t *pool, zp_shard_t *sh, zp_slot_t *s)
+{
+    if (s->state == ZP_SLOT_FREE) {
+        zp_free_unlink(pool, sh, s);
+        if (s->flags & ZP_SF_RING) {
+            zp_resident_account(pool, sh, s, -1);
+            zp_ring_remove(sh, s);
+        }
+        zp_slot_release(pool, s);
+    } else {
+        zp_list_unlink(&sh->empty[s->cls], s);
+        if (s->flags & ZP_SF_RING) {
+            zp_ring_remove(sh, s);
+            sh->ring_ghosts--;
+        }
+    }
+    s->flags &= (uint16_t)~(ZP_SF_HOT | ZP_SF_REF | ZP_SF_TEST);
+}

@@ -46,3 +46,94 @@ Test(core_span, working_set_of_50_buffers_steady)
                  (unsigned long long)(e.bytes_dropped - w.bytes_dropped));
     zp_pool_destroy(pool);
 }
+
+/* ---- address space given back ---- */
+
+/* Under a tight RLIMIT_AS, after 16 MiB buffers filled the address space and were all put
+ * back, a size never asked before must still be served: the spans kept for 16 MiB go back. */
+static int other_class_child(void *arg)
+{
+    (void)arg;
+    zp_config_t c = test_cfg(2, 2);
+    zp_pool_t *pool = zp_pool_new(&c);
+    CHILD_CHECK(pool != NULL);
+    zp_put(pool, zp_get(pool, 1 * MiB));
+    size_t vm = (size_t)status_kb("VmSize") * KiB;
+    struct rlimit rl = { vm + 512 * MiB, vm + 512 * MiB };
+    CHILD_CHECK(setrlimit(RLIMIT_AS, &rl) == 0);
+    static void *b[1000];
+    int n = 0;
+    while (n < 1000 && (b[n] = zp_get(pool, 16 * MiB)) != NULL)
+        memset(b[n++], 0x77, 4096);
+    CHILD_CHECK(n >= 8);
+    for (int i = 0; i < n; i++)
+        zp_put(pool, b[i]);
+    unsigned char *p = zp_get(pool, 40 * MiB);
+    if (!p)
+        dprintf(2, "40 MiB after %d x 16 MiB: NULL, errno %d\n", n, errno);
+    CHILD_CHECK(p != NULL);
+    CHILD_CHECK(p[0] == 0 && p[40 * MiB - 1] == 0);
+    memset(p, 1, 40 * MiB);
+    zp_put(pool, p);
+    /* And back: 16 MiB buffers again, as many as before less what 40 MiB keeps. */
+    int m = 0;
+    while (m < n && (b[m] = zp_get(pool, 16 * MiB)) != NULL)
+        m++;
+    CHILD_CHECK(m >= n - 4);
+    for (int i = 0; i < m; i++)
+        zp_put(pool, b[i]);
+    zp_pool_destroy(pool);
+    /* Every range was unmapped once: what the pool reserved is back, nothing else went. */
+    CHILD_CHECK((size_t)status_kb("VmSize") * KiB <= vm);
+    return 0;
+}
+
+Test(core_span, other_class_after_address_space_runs_out)
+{
+    if (ZP_TEST_ASAN)
+        cr_skip_test("AddressSanitizer's shadow memory does not fit under RLIMIT_AS");
+    char out[4096];
+    int st = run_child(other_class_child, NULL, out, sizeof out);
+    assert_exited_ok(st, out);
+}
+
+/* A service whose size mix drifts: address space kept for sizes no longer used goes back, so
+ * the reservation follows the live working set instead of the sum of every size ever used. */
+Test(core_span, address_space_follows_size_mix)
+{
+    zp_config_t c = test_cfg(1, 0);
+    c.pool_bytes = 8 * MiB;
+    zp_pool_t *pool = new_pool(&c);
+    enum { LIVE = 6, MIXES = 24 };
+    size_t first = zp_class_index(256 * KiB, pool->page_shift), peak = 0, live_peak = 0;
+    void *b[LIVE];
+    for (unsigned m = 0; m < MIXES; m++) {
+        size_t sz[2] = { zp_class_bytes((unsigned)(first + m), pool->page_shift),
+                         zp_class_bytes((unsigned)(first + m + 1), pool->page_shift) };
+        size_t live = 0;
+        for (unsigned r = 0; r < 20; r++) {
+            live = 0;
+            for (unsigned i = 0; i < LIVE; i++) {
+                cr_assert_not_null(b[i] = zp_get(pool, sz[(i + r) & 1]));
+                ((char *)b[i])[0] = 1;
+                live += sz[(i + r) & 1];
+            }
+            for (unsigned i = 0; i < LIVE; i++)
+                zp_put(pool, b[i]);
+        }
+        size_t res = stats_of(pool).reserved_bytes;
+        if (m >= MIXES / 2 && res > peak)
+            peak = res;
+        if (live > live_peak)
+            live_peak = live;
+    }
+    size_t total = 0;
+    for (unsigned k = 0; k <= MIXES; k++)
+        total += zp_class_bytes((unsigned)(first + k), pool->page_shift);
+    cr_log_info("reserved peak %zu MiB in the second half; live peak %zu MiB; sizes used %zu MiB",
+                peak >> 20, live_peak >> 20, total >> 20);
+    /* What the live set, the budget and a chunk step need, not four of every size used. */
+    cr_expect_leq(peak, 4 * (live_peak + c.pool_bytes), "reserved %zu MiB for a live peak of "
+                  "%zu MiB", peak >> 20, live_peak >> 20);
+    zp_pool_destroy(pool);
+}
