@@ -72,7 +72,8 @@ enum {
     ZP_SF_EVER = 1 << 6,     /* was handed out at least once (tells double from wild free) */
     ZP_SF_COMMITTED = 1 << 7, /* read-write (guarded spans commit slot by slot) */
     ZP_SF_PROBED = 1 << 8,    /* last scrub dropped pages: the next one measures density */
-    ZP_SF_SAMPLED = 1 << 9    /* ...only a sample of them (slot->sample), the buffer was dense */
+    ZP_SF_SAMPLED = 1 << 9,   /* ...only a sample of them (slot->sample), the buffer was dense */
+    ZP_SF_DIRTY = 1 << 10     /* the last zero check found data: memset until the next probe */
 };
 
 typedef struct zp_slot zp_slot_t;

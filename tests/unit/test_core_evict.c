@@ -14,6 +14,11 @@ static size_t check_free_or_released(zp_pool_t *pool, char **ptrs, unsigned n)
         if (!zp_map_lookup(ptrs[i]))
             continue;
         zp_slot_t *s = slot_of(ptrs[i]);
+        bool seen = false; /* a slot reused for a smaller class appears twice */
+        for (unsigned j = 0; j < i; j++)
+            seen |= zp_map_lookup(ptrs[j]) && slot_of(ptrs[j]) == s;
+        if (seen)
+            continue;
         size_t cb = pool->class_size[s->cls];
         if (s->state == ZP_SLOT_FREE || s->state == ZP_SLOT_CACHED) {
             free_bytes += cb;

@@ -137,3 +137,67 @@ Test(core_span, address_space_follows_size_mix)
                   "%zu MiB", peak >> 20, live_peak >> 20);
     zp_pool_destroy(pool);
 }
+
+/* ---- resident memory reused across sizes ---- */
+
+/* A miss in one class is served by a free, resident, scrubbed buffer of a larger class (at
+ * most twice the size) before any fresh page is faulted in; the waste bound holds. */
+Test(core_span, miss_served_by_larger_resident_buffer)
+{
+    zp_config_t c = test_cfg(1, 0);
+    zp_pool_t *pool = new_pool(&c);
+    char *big = zp_get(pool, 12 * MiB);
+    cr_assert_not_null(big);
+    memset(big, 0xA5, 12 * MiB);
+    zp_put(pool, big);
+    uint64_t fresh = stats_of(pool).fresh;
+    char *p = zp_get(pool, 7 * MiB);
+    cr_assert_eq(p, big, "a 7 MiB miss should reuse the free 12 MiB buffer");
+    cr_assert_eq(stats_of(pool).fresh, fresh);
+    cr_assert_eq(first_nonzero(p, 12 * MiB), SIZE_MAX, "the reused buffer is not zero");
+    cr_assert_eq(zp_usable_size(pool, p), 7 * MiB);
+    memset(p, 0x5A, 7 * MiB);
+    zp_put(pool, p);
+    /* More than twice the size: a fresh buffer, not the 12 MiB one. */
+    char *q = zp_get(pool, 5 * MiB);
+    cr_assert_neq(q, big);
+    cr_assert_eq(stats_of(pool).fresh, fresh + 1);
+    zp_put(pool, q);
+    /* The 12 MiB buffer went back to its own class, whole and zero. */
+    char *r = zp_get(pool, 12 * MiB);
+    cr_assert_eq(r, big);
+    cr_assert_eq(first_nonzero(r, 12 * MiB), SIZE_MAX);
+    zp_put(pool, r);
+    zp_pool_destroy(pool);
+}
+
+/* A resident buffer the program filled with zeros costs a read, not a second pass of stores;
+ * one non-zero byte anywhere in it is still found and zeroed. */
+Test(core_span, zero_filled_buffer_not_rewritten)
+{
+    zp_config_t c = test_cfg(1, 0);
+    zp_pool_t *pool = new_pool(&c);
+    size_t n = 4 * MiB;
+    char *p = zp_get(pool, n);
+    memset(p, 0x11, n);
+    zp_put(pool, p); /* first put: fully resident from now on */
+    for (unsigned i = 0; i < 4; i++) {
+        cr_assert_eq(zp_get(pool, n), p);
+        memset(p, 0, n);
+        uint64_t before = stats_of(pool).bytes_scrubbed;
+        zp_put(pool, p);
+        cr_expect_eq(stats_of(pool).bytes_scrubbed, before, "put %u stored %llu bytes", i,
+                     (unsigned long long)(stats_of(pool).bytes_scrubbed - before));
+    }
+    static const size_t at[] = { 0, 16 * KiB - 1, 3 * MiB + 12345, 4 * MiB - 1 };
+    for (unsigned i = 0; i < sizeof at / sizeof at[0]; i++) {
+        cr_assert_eq(zp_get(pool, n), p);
+        cr_assert_eq(first_nonzero(p, n), SIZE_MAX);
+        p[at[i]] = 0x7F;
+        zp_put(pool, p);
+    }
+    cr_assert_eq(zp_get(pool, n), p);
+    cr_assert_eq(first_nonzero(p, n), SIZE_MAX, "a byte written before the put survived");
+    zp_put(pool, p);
+    zp_pool_destroy(pool);
+}
