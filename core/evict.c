@@ -259,7 +259,8 @@ void zp_shard_push(zp_pool_t *pool, zp_shard_t *sh, zp_slot_t *s, zp_tstats_t *s
     bool newcomer = !(s->flags & ZP_SF_HOT);
     for (unsigned victims = 0;; victims++) {
         size_t total = atomic_load_explicit(&pool->shard_bytes, memory_order_relaxed) + cb;
-        bool full = sh->count >= pool->cfg.max_buffers_per_shard;
+        unsigned cap = pool->cfg.max_buffers_per_shard; /* 0: the byte budget alone */
+        bool full = cap && sh->count >= cap;
         if (!full && total <= pool->shard_budget)
             break;
         size_t need = total > pool->shard_budget ? total - pool->shard_budget : 0;
@@ -339,4 +340,23 @@ size_t zp_shard_trim(zp_pool_t *pool, zp_shard_t *sh)
         }
     }
     return released;
+}
+
+void zp_shard_forget(zp_pool_t *pool, zp_shard_t *sh, zp_slot_t *s)
+{
+    if (s->state == ZP_SLOT_FREE) {
+        zp_free_unlink(pool, sh, s);
+        if (s->flags & ZP_SF_RING) {
+            zp_resident_account(pool, sh, s, -1);
+            zp_ring_remove(sh, s);
+        }
+        zp_slot_release(pool, s);
+    } else {
+        zp_list_unlink(&sh->empty[s->cls], s);
+        if (s->flags & ZP_SF_RING) {
+            zp_ring_remove(sh, s);
+            sh->ring_ghosts--;
+        }
+    }
+    s->flags &= (uint16_t)~(ZP_SF_HOT | ZP_SF_REF | ZP_SF_TEST);
 }

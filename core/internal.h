@@ -1,7 +1,7 @@
 /* Internal structures of the pool, shared by the core's modules and by white-box unit tests.
  *
- * Memory layout. Address space is reserved in chunks aligned to a 4 MiB granule and carved
- * into spans; a span holds slots of one size class (stride = class size + guard page) or one
+ * Memory layout. Address space is reserved in chunks aligned to a 4 MiB granule, growing in
+ * steps with the pool, and carved into spans; a span holds slots of one size class (stride = class size + guard page) or one
  * direct mapping. A global two-level radix map from granule to span answers "whose is this
  * pointer?" in O(1) without reading the buffer. Slot metadata lives in the span's side table,
  * never in front of the buffer.
@@ -22,7 +22,8 @@
 
 #define ZP_API __attribute__((visibility("default")))
 
-#define ZP_CHUNK_DEFAULT ((size_t)256 << 20)
+#define ZP_CHUNK_MIN ((size_t)8 << 20)       /* the first reservation: an idle process stays small */
+#define ZP_CHUNK_DEFAULT ((size_t)256 << 20) /* the largest step, once the pool has grown */
 #define ZP_SPAN_TARGET ((size_t)64 << 20)
 
 #define ZP_MAX_CLASSES 64
@@ -65,7 +66,8 @@ enum {
     ZP_SF_EVER = 1 << 6,     /* was handed out at least once (tells double from wild free) */
     ZP_SF_COMMITTED = 1 << 7, /* read-write (guarded spans commit slot by slot) */
     ZP_SF_PROBED = 1 << 8,    /* last scrub dropped pages: the next one measures density */
-    ZP_SF_SAMPLED = 1 << 9    /* ...only a sample of them (slot->sample), the buffer was dense */
+    ZP_SF_SAMPLED = 1 << 9,   /* ...only a sample of them (slot->sample), the buffer was dense */
+    ZP_SF_DIRTY = 1 << 10     /* the last zero check found data: memset until the next probe */
 };
 
 typedef struct zp_slot zp_slot_t;
@@ -99,6 +101,11 @@ struct zp_span {
     bool guarded, direct;
     zp_span_t *next;     /* pool's list of free direct spans */
     zp_span_t *all_next; /* pool's list of every span */
+    /* span release (pool lock and every shard lock held): slots found in shard lists, whether
+     * one of them holds memory or history, sweeps in a row that found it idle, the verdict */
+    uint32_t listed;
+    bool has_free, dying;
+    uint8_t idle_sweeps;
     size_t meta_bytes;
     zp_slot_t slots[];
 };
@@ -171,8 +178,7 @@ struct zp_pool {
     zp_span_t *spans;
     zp_span_t *cur_span[ZP_MAX_CLASSES];
     zp_span_t *direct_free;
-    char *chunk_cur, *chunk_end;
-    struct zp_chunk_rec *chunks;
+    char *chunk_cur, *chunk_end; /* the untaken tail of the last reservation */
     zp_tcache_t *caches;
     size_t leased, lease_cap;
     unsigned ncaches;           /* caches that may lease (pool lock) */
@@ -203,6 +209,10 @@ zp_slot_t *zp_span_carve(zp_pool_t *pool, unsigned cls);
 void *zp_direct_get(zp_pool_t *pool, size_t size, size_t align, zp_slot_t **slot_out);
 void zp_direct_put(zp_pool_t *pool, zp_slot_t *slot);
 void zp_span_destroy_all(zp_pool_t *pool);
+/* Give back the address space of spans no buffer uses (pool lock held): every free direct
+ * span, and every span whose slots all sit in shards: free or empty with all (a reservation
+ * failed), else empty and out of CLOCK-Pro's history at two sweeps in a row. Returns bytes. */
+size_t zp_span_reclaim(zp_pool_t *pool, bool all);
 void zp_span_fork_prepare(void);
 void zp_span_fork_parent(void);
 void zp_span_fork_child(void);
@@ -232,6 +242,8 @@ void zp_shard_push(zp_pool_t *pool, zp_shard_t *sh, zp_slot_t *s, zp_tstats_t *s
 zp_slot_t *zp_shard_pop(zp_pool_t *pool, zp_shard_t *sh, unsigned cls);
 zp_slot_t *zp_shard_pop_empty(zp_pool_t *pool, zp_shard_t *sh, unsigned cls);
 size_t zp_shard_trim(zp_pool_t *pool, zp_shard_t *sh);
+/* Take a free or empty slot out of its shard for good (its span is being released). */
+void zp_shard_forget(zp_pool_t *pool, zp_shard_t *sh, zp_slot_t *s);
 void zp_shard_init(zp_pool_t *pool, zp_shard_t *sh);
 /* tcache.c */
 zp_tcache_t *zp_tcache_slow(zp_pool_t *pool);

@@ -1,7 +1,10 @@
-/* Address space: chunks reserved with PROT_NONE, carved into spans of one size class, and the
- * global granule -> span map that makes ownership an O(1) address test. Address space is never
- * returned while the pool lives (evicted and direct buffers keep theirs for reuse), so a stale
- * pointer can never be mistaken for another allocator's memory. All of it runs under pool->lock. */
+/* Address space: chunks reserved with PROT_NONE in steps that grow with the pool, carved into
+ * spans of one size class, and the global granule -> span map that makes ownership an O(1)
+ * address test. Evicted and direct buffers keep their address space for reuse; a span is given
+ * back only when no buffer of it is live or cached: when a reservation fails (a tight
+ * RLIMIT_AS), and when the pool has needed a new chunk twice and found the span holding no
+ * memory both times (sizes no longer used, their buffers evicted). Each range is unmapped exactly once: the pool owns
+ * its spans and the tail of its last chunk, nothing else. All of it runs under pool->lock. */
 #include "internal.h"
 #include "platform.h"
 
@@ -10,12 +13,6 @@
 
 _Atomic(struct zp_span **) zp_map_l1[ZP_MAP_L1_SIZE];
 static pthread_mutex_t zp_map_lock = PTHREAD_MUTEX_INITIALIZER;
-
-struct zp_chunk_rec {
-    char *base;
-    size_t bytes;
-    struct zp_chunk_rec *next;
-};
 
 /* Point every granule of [base, base+bytes) at span (or NULL). */
 static bool zp_map_set(char *base, size_t bytes, zp_span_t *span)
@@ -44,8 +41,40 @@ static size_t zp_round_up(size_t v, size_t a)
     return (v + a - 1) & ~(a - 1);
 }
 
-/* Address space for a span: from the current chunk, else a new chunk, else exactly `bytes`
- * (the smaller step that a tight RLIMIT_AS may still allow). */
+static void zp_space_unreserve(zp_pool_t *pool, char *p, size_t bytes)
+{
+    if (!bytes)
+        return;
+    zp_os_unreserve(p, bytes);
+    atomic_fetch_sub(&pool->reserved_bytes, bytes);
+}
+
+/* A new chunk: the step is half of what the pool holds, from ZP_CHUNK_MIN (one start-up
+ * buffer costs 8 MiB of address space, not 256) to ZP_CHUNK_DEFAULT; else exactly `bytes`
+ * (what a tight RLIMIT_AS may still allow). The old tail is given back: spans never straddle. */
+static char *zp_chunk_new(zp_pool_t *pool, size_t bytes)
+{
+    size_t step = zp_round_up(atomic_load(&pool->reserved_bytes) / 2, ZP_GRANULE);
+    step = step < ZP_CHUNK_MIN ? ZP_CHUNK_MIN : step > ZP_CHUNK_DEFAULT ? ZP_CHUNK_DEFAULT : step;
+    size_t want = bytes > step ? bytes : step;
+    zp_space_unreserve(pool, pool->chunk_cur, (size_t)(pool->chunk_end - pool->chunk_cur));
+    pool->chunk_cur = pool->chunk_end = NULL;
+    char *p = zp_os_reserve(want, ZP_GRANULE, pool->cfg.dontdump);
+    if (!p && want != bytes) {
+        want = bytes;
+        p = zp_os_reserve(want, ZP_GRANULE, pool->cfg.dontdump);
+    }
+    if (!p)
+        return NULL;
+    atomic_fetch_add(&pool->reserved_bytes, want);
+    pool->chunk_cur = p + bytes;
+    pool->chunk_end = p + want;
+    return p;
+}
+
+/* Address space for a span: from the current chunk, else a new chunk. A new chunk is when
+ * the pool grows: spans idle since the last growth go back first; and when the address space
+ * runs out, every span no buffer uses goes back before the one retry. */
 static char *zp_space_take(zp_pool_t *pool, size_t bytes)
 {
     if ((size_t)(pool->chunk_end - pool->chunk_cur) >= bytes) {
@@ -53,27 +82,12 @@ static char *zp_space_take(zp_pool_t *pool, size_t bytes)
         pool->chunk_cur += bytes;
         return p;
     }
-    struct zp_chunk_rec *rec = zp_os_meta_alloc(sizeof *rec);
-    if (!rec)
-        return NULL;
-    size_t want = bytes > ZP_CHUNK_DEFAULT ? bytes : ZP_CHUNK_DEFAULT;
-    char *p = zp_os_reserve(want, ZP_GRANULE, pool->cfg.dontdump);
-    if (!p && want != bytes) {
-        want = bytes;
-        p = zp_os_reserve(want, ZP_GRANULE, pool->cfg.dontdump);
-    }
-    if (!p) {
-        zp_os_meta_free(rec, sizeof *rec);
+    zp_span_reclaim(pool, false);
+    char *p = zp_chunk_new(pool, bytes);
+    if (!p && zp_span_reclaim(pool, true))
+        p = zp_chunk_new(pool, bytes);
+    if (!p)
         errno = ENOMEM;
-        return NULL;
-    }
-    rec->base = p;
-    rec->bytes = want;
-    rec->next = pool->chunks;
-    pool->chunks = rec;
-    atomic_fetch_add(&pool->reserved_bytes, want);
-    pool->chunk_cur = p + bytes;
-    pool->chunk_end = p + want;
     return p;
 }
 
@@ -107,8 +121,9 @@ static zp_span_t *zp_span_new(zp_pool_t *pool, size_t slot_bytes, unsigned nslot
     size_t meta = zp_round_up(sizeof(zp_span_t) + nslots * sizeof(zp_slot_t), zp_os_page);
     zp_span_t *sp = zp_os_meta_alloc(meta);
     if (!sp) {
+        zp_space_unreserve(pool, base, bytes);
         errno = ENOMEM;
-        return NULL; /* the address space stays in the chunk, unused */
+        return NULL;
     }
     sp->pool = pool;
     sp->base = base;
@@ -125,6 +140,7 @@ static zp_span_t *zp_span_new(zp_pool_t *pool, size_t slot_bytes, unsigned nslot
         /* One read-write region for the whole span: one VMA, no per-slot commit. */
         if (!direct && !zp_os_commit(base, bytes)) {
             zp_os_meta_free(sp, meta);
+            zp_space_unreserve(pool, base, bytes);
             return NULL;
         }
         if (!direct)
@@ -132,7 +148,9 @@ static zp_span_t *zp_span_new(zp_pool_t *pool, size_t slot_bytes, unsigned nslot
                 sp->slots[i].flags |= ZP_SF_COMMITTED;
     }
     if (!zp_map_set(base, bytes, sp)) {
+        zp_map_set(base, bytes, NULL);
         zp_os_meta_free(sp, meta);
+        zp_space_unreserve(pool, base, bytes);
         errno = ENOMEM;
         return NULL;
     }
@@ -265,23 +283,100 @@ void zp_direct_put(zp_pool_t *pool, zp_slot_t *s)
     pthread_mutex_unlock(&pool->lock);
 }
 
-/* Pool destroy: forget every span in the map, then unmap every chunk (direct spans were
- * carved from chunks too). */
+/* Forget a span and give its address space back (it is already off every list but all). */
+static void zp_span_unmap(zp_pool_t *pool, zp_span_t *sp)
+{
+    if (sp->guarded && !sp->direct) {
+        size_t committed = 0;
+        for (uint32_t i = 0; i < sp->carved; i++)
+            committed += (sp->slots[i].flags & ZP_SF_COMMITTED) != 0;
+        atomic_fetch_sub(&pool->committed_regions, committed);
+    }
+    zp_map_set(sp->base, sp->bytes, NULL);
+    zp_space_unreserve(pool, sp->base, sp->bytes);
+    zp_os_meta_free(sp, sp->meta_bytes);
+}
+
+size_t zp_span_reclaim(zp_pool_t *pool, bool all)
+{
+    size_t released = 0;
+    /* Direct spans on the free list hold no memory and no buffer. */
+    for (zp_span_t **pp = &pool->direct_free; *pp;) {
+        zp_span_t *sp = *pp;
+        sp->dying = true;
+        if (sp->dying)
+            *pp = sp->next;
+        else
+            pp = &sp->next;
+    }
+    /* A pooled span goes when every slot it carved sits in a shard's free or empty list: a
+     * slot in a thread's hands (live, cached, between a list and its holder) is in none. */
+    for (zp_span_t *sp = pool->spans; sp; sp = sp->all_next)
+        if (!sp->direct)
+            sp->listed = 0, sp->has_free = false;
+    for (unsigned i = 0; i <= pool->shard_mask; i++)
+        pthread_mutex_lock(&pool->shards[i].lock);
+    for (unsigned i = 0; i <= pool->shard_mask; i++)
+        for (unsigned c = 0; c < pool->nclasses; c++) {
+            for (zp_slot_t *s = pool->shards[i].free[c]; s; s = s->fnext)
+                s->span->listed++, s->span->has_free = true;
+            /* An evicted slot in its CLOCK-Pro test period is history still in use. */
+            for (zp_slot_t *s = pool->shards[i].empty[c]; s; s = s->fnext)
+                s->span->listed++, s->span->has_free |= (s->flags & ZP_SF_RING) != 0;
+        }
+    bool any = false;
+    for (zp_span_t *sp = pool->spans; sp; sp = sp->all_next) {
+        if (sp->direct)
+            continue;
+        bool idle = sp->listed == sp->carved && !sp->has_free;
+        sp->idle_sweeps = idle ? (uint8_t)(sp->idle_sweeps < 2 ? sp->idle_sweeps + 1 : 2) : 0;
+        sp->dying = all ? sp->listed == sp->carved : sp->idle_sweeps >= 2;
+        any |= sp->dying;
+    }
+    if (any)
+        for (unsigned i = 0; i <= pool->shard_mask; i++)
+            for (unsigned c = 0; c < pool->nclasses; c++) {
+                zp_shard_t *sh = &pool->shards[i];
+                for (zp_slot_t *s = sh->free[c], *n; s; s = n) {
+                    n = s->fnext;
+                    if (s->span->dying)
+                        zp_shard_forget(pool, sh, s);
+                }
+                for (zp_slot_t *s = sh->empty[c], *n; s; s = n) {
+                    n = s->fnext;
+                    if (s->span->dying)
+                        zp_shard_forget(pool, sh, s);
+                }
+            }
+    for (unsigned i = 0; i <= pool->shard_mask; i++)
+        pthread_mutex_unlock(&pool->shards[i].lock);
+    for (zp_span_t **pp = &pool->spans; *pp;) {
+        zp_span_t *sp = *pp;
+        if (!sp->dying) {
+            pp = &sp->all_next;
+            continue;
+        }
+        *pp = sp->all_next;
+        for (unsigned c = 0; c < pool->nclasses; c++)
+            if (pool->cur_span[c] == sp)
+                pool->cur_span[c] = NULL;
+        released += sp->bytes;
+        zp_span_unmap(pool, sp);
+    }
+    return released;
+}
+
+/* Pool destroy: every span, then the tail of the last chunk (nothing else is ours). */
 void zp_span_destroy_all(zp_pool_t *pool)
 {
     for (zp_span_t *sp = pool->spans, *next; sp; sp = next) {
         next = sp->all_next;
-        zp_map_set(sp->base, sp->bytes, NULL);
-        zp_os_meta_free(sp, sp->meta_bytes);
+        zp_span_unmap(pool, sp);
     }
     pool->spans = NULL;
     pool->direct_free = NULL;
-    for (struct zp_chunk_rec *c = pool->chunks, *n; c; c = n) {
-        n = c->next;
-        zp_os_unreserve(c->base, c->bytes);
-        zp_os_meta_free(c, sizeof *c);
-    }
-    pool->chunks = NULL;
+    zp_space_unreserve(pool, pool->chunk_cur, (size_t)(pool->chunk_end - pool->chunk_cur));
+    pool->chunk_cur = pool->chunk_end = NULL;
 }
 
 /* fork: the map lock is the last lock taken (tcache.c takes the others first). */

@@ -26,7 +26,7 @@ typedef enum zp_eviction {
 typedef struct zp_config {
     unsigned num_shards;            /* power of two; 0 = auto */
     unsigned tls_cache_size;        /* free buffers per thread cache; 0 = no thread cache */
-    unsigned max_buffers_per_shard; /* free buffers one shard may hold */
+    unsigned max_buffers_per_shard; /* free buffers one shard may hold; 0: no count limit */
     size_t min_buffer_size;         /* smallest pooled size: smaller requests are rounded up */
     size_t max_pooled_size;         /* larger requests get a direct mapping, released on put */
     size_t pool_bytes;              /* budget of free buffers, shards and thread caches together */

@@ -532,7 +532,7 @@ Test(dump, format_each_type_and_truncate)
     zp_option_format(&o, ZP_OPT_STATS, buf, sizeof buf);
     cr_expect_str_eq(buf, "0");
     zp_option_format(&o, ZP_OPT_MAX_PER_SHARD, buf, sizeof buf);
-    cr_expect_str_eq(buf, "16");
+    cr_expect_str_eq(buf, "0");
     cr_expect_eq(zp_option_format(&o, ZP_OPT_STATS_FILE, buf, sizeof buf), 0);
     cr_expect_str_eq(buf, "");
     cr_expect_eq(zp_option_format(&o, ZP_OPT_THRESHOLD, buf, 3), 2);
