@@ -262,6 +262,9 @@ void zp_pool_give_back(zp_pool_t *pool, zp_slot_t *s, zp_tstats_t *st); /* to a 
 void zp_pool_stat_orphan(zp_pool_t *pool, const zp_tstats_t *delta);
 void zp_pool_note_peak(zp_pool_t *pool, size_t extra);
 extern bool zp_drop_zeroes;
+/* A miss may take a free buffer of a larger class up to this many times its size (2); 0 or 1
+ * turns that off, for white-box tests of the eviction policies alone. */
+extern unsigned zp_larger_reach;
 
 /* The calling thread's cache for this pool: one compare on the fast path. */
 typedef struct zp_tls_slot {

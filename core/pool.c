@@ -419,9 +419,11 @@ static zp_slot_t *zp_get_from_shards(zp_pool_t *pool, unsigned cls, unsigned hom
 /* A miss in its class takes a resident free buffer of a larger class, when it wastes at most a
  * third of the slot (two classes up at most), before any page is faulted in: with sizes that
  * vary, scrubbed memory of a neighbouring class serves instead of fresh pages. */
+unsigned zp_larger_reach = 2;
+
 static zp_slot_t *zp_get_larger(zp_pool_t *pool, unsigned cls, unsigned home, zp_tstats_t *st)
 {
-    size_t most = 2 * pool->class_size[cls];
+    size_t most = zp_larger_reach * pool->class_size[cls];
     for (unsigned c = cls + 1; c < pool->nclasses && pool->class_size[c] <= most; c++) {
         zp_slot_t *s = zp_get_from_shards(pool, c, home, st);
         if (s) {

@@ -270,19 +270,35 @@ static uint64_t run_trace_set(zp_eviction_t policy, trace_fn fn, unsigned live)
     return st.shard_hits;
 }
 
+/* The policies alone (a miss never takes a larger class's buffer): CLOCK-Pro at least equal,
+ * and 5% better on the recency-sensitive traces. Then as the pool runs by default, where a miss
+ * may take a larger free buffer: that reuse serves much of what LIFO loses, so the two come
+ * close; CLOCK-Pro must not fall behind by more than 1% of the gets. */
 static void trace_compare(const char *name, trace_fn fn, unsigned live, bool recency)
 {
-    uint64_t lifo = run_trace_set(ZP_EVICT_LIFO, fn, live);
-    uint64_t clock = run_trace_set(ZP_EVICT_CLOCK_PRO, fn, live);
-    char msg[200];
-    snprintf(msg, sizeof msg, "%s: hits of %u gets: LIFO %llu (%.1f%%), CLOCK-Pro %llu (%.1f%%)\n",
-             name, TR_STEPS, (unsigned long long)lifo, 100.0 * (double)lifo / TR_STEPS,
-             (unsigned long long)clock, 100.0 * (double)clock / TR_STEPS);
-    fputs(msg, stderr);
-    cr_log_info("%s", msg);
-    cr_assert_geq(clock, lifo, "%s", msg);
-    if (recency)
-        cr_assert_gt(clock, lifo + lifo / 20, "not better by 5%%: %s", msg);
+    for (int alone = 1; alone >= 0; alone--) {
+        unsigned reach = zp_larger_reach;
+        if (alone)
+            zp_larger_reach = 0;
+        uint64_t lifo = run_trace_set(ZP_EVICT_LIFO, fn, live);
+        uint64_t clock = run_trace_set(ZP_EVICT_CLOCK_PRO, fn, live);
+        zp_larger_reach = reach;
+        char msg[200];
+        snprintf(msg, sizeof msg,
+                 "%s%s: hits of %u gets: LIFO %llu (%.1f%%), CLOCK-Pro %llu (%.1f%%)\n", name,
+                 alone ? " (policy alone)" : "", TR_STEPS, (unsigned long long)lifo,
+                 100.0 * (double)lifo / TR_STEPS, (unsigned long long)clock,
+                 100.0 * (double)clock / TR_STEPS);
+        fputs(msg, stderr);
+        cr_log_info("%s", msg);
+        if (alone) {
+            cr_assert_geq(clock, lifo, "%s", msg);
+            if (recency)
+                cr_assert_gt(clock, lifo + lifo / 20, "not better by 5%%: %s", msg);
+        } else {
+            cr_assert_geq(clock + TR_STEPS / 100, lifo, "%s", msg);
+        }
+    }
 }
 
 Test(core_evict, traces_loop_larger_than_budget)
