@@ -194,8 +194,11 @@ static void check_options(const zp_options_t *o, const char *ctx)
             if (o->source[id] == ZP_SRC_DEFAULT)
                 CHECK(d->def != ZP_AUTO && v == d->def, "%s: %s=%llu marked default", ctx,
                       d->name, (unsigned long long)v);
+            /* STATS is derived too: a statistics file named alone means JSON. */
             if (o->source[id] == ZP_SRC_AUTO)
-                CHECK(d->def == ZP_AUTO, "%s: %s marked auto", ctx, d->name);
+                CHECK(d->def == ZP_AUTO || (id == ZP_OPT_STATS && o->stats_file[0] != '\0' &&
+                                            v == ZP_STATS_JSON),
+                      "%s: %s marked auto", ctx, d->name);
         }
 
         /* Round trip: the text `zeropool config` prints sets the same value again. */
