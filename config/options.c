@@ -590,7 +590,7 @@ int zp_option_set(zp_options_t *o, const char *name, size_t name_len, const char
 /* "key:value,key:value"; empty entries (",," or a trailing comma) are skipped quietly,
  * an entry without a colon or with an empty key is reported. */
 static unsigned zp_conf_parse(zp_options_t *o, const zp_autoconf_t *ac, const char *conf,
-                              bool secure, zp_opt_source_t src)
+                              zp_opt_source_t src)
 {
     unsigned before = o->problems;
     bool semicolon = false;
@@ -620,18 +620,7 @@ static unsigned zp_conf_parse(zp_options_t *o, const zp_autoconf_t *ac, const ch
             zp_buf_flush(&b, 2);
             o->problems++;
         } else {
-            int id = zp_lookup(key, klen);
-            if (secure && src == ZP_SRC_CONF && id >= 0 &&
-                zp_opt_table[id].type == ZP_OPT_T_PATH) {
-                char line[160];
-                zp_buf_t b = ZP_BUF_INIT(line);
-                zp_buf_str(&b, "zeropool: ZEROPOOL_CONF key ");
-                zp_buf_str(&b, zp_opt_table[id].key);
-                zp_buf_str(&b, " ignored: secure-execution mode (setuid or setgid program)\n");
-                zp_buf_flush(&b, 2);
-            } else {
-                zp_set(o, ac, key, klen, colon + 1, (size_t)(e - colon - 1), src);
-            }
+            zp_set(o, ac, key, klen, colon + 1, (size_t)(e - colon - 1), src);
         }
         p = *e ? e + 1 : e;
     }
@@ -648,7 +637,7 @@ static unsigned zp_conf_parse(zp_options_t *o, const zp_autoconf_t *ac, const ch
 
 unsigned zp_options_parse_conf(zp_options_t *o, const char *conf)
 {
-    return zp_conf_parse(o, NULL, conf, false, ZP_SRC_CONF);
+    return zp_conf_parse(o, NULL, conf, ZP_SRC_CONF);
 }
 
 bool zp_option_reserved(const char *name, size_t n)
@@ -744,7 +733,7 @@ static void zp_sys_conf_load(zp_options_t *o, const zp_autoconf_t *ac, const cha
     text[n] = '\0';
     o->sys_conf_state = ZP_SYS_CONF_READ;
     zp_file_label = o->sys_conf;
-    zp_conf_parse(o, ac, text, secure, ZP_SRC_FILE);
+    zp_conf_parse(o, ac, text, ZP_SRC_FILE);
     zp_file_label = ZP_SYS_CONF;
 }
 
@@ -768,6 +757,44 @@ static void zp_finish(zp_options_t *o)
         o->stats = ZP_STATS_JSON;
         o->source[ZP_OPT_STATS] = ZP_SRC_AUTO;
     }
+}
+
+/* Secure-execution mode: one line when the environment held settings that would have counted,
+ * so that an admin who wonders why ZEROPOOL_STATS did nothing learns where to look. Names only,
+ * never values. The zeropool command's own variables (LIB, CONFIG_HELPER) are not settings. */
+static void zp_secure_note(char *const *envp)
+{
+    unsigned count = 0;
+    const char *first = NULL;
+    size_t first_len = 0;
+    for (char *const *e = envp; *e; e++) {
+        if (!zp_prefix(*e, ZP_ENV_PREFIX))
+            continue;
+        const char *eq = *e;
+        while (*eq && *eq != '=')
+            eq++;
+        const char *name = *e + ZP_ENV_PREFIX_LEN;
+        size_t nlen = (size_t)(eq - name);
+        if (zp_eq(name, nlen, "LIB") || zp_eq(name, nlen, "CONFIG_HELPER"))
+            continue;
+        if (count++ == 0) {
+            first = *e;
+            first_len = (size_t)(eq - *e);
+        }
+    }
+    if (count == 0)
+        return;
+    char line[256];
+    zp_buf_t b = ZP_BUF_INIT(line);
+    zp_buf_str(&b, "zeropool: secure-execution mode (setuid or setgid program): ");
+    zp_buf_value(&b, first, first_len);
+    if (count > 1) {
+        zp_buf_str(&b, " and ");
+        zp_buf_i64(&b, (int64_t)count - 1);
+        zp_buf_str(&b, count > 2 ? " other variables" : " other variable");
+    }
+    zp_buf_str(&b, " ignored; only " ZP_SYS_CONF " counts\n");
+    zp_buf_flush(&b, 2);
 }
 
 void zp_options_load_ex(zp_options_t *o, char *const *envp, bool secure, const zp_autoconf_t *ac)
@@ -797,11 +824,18 @@ void zp_options_load_ex(zp_options_t *o, char *const *envp, bool secure, const z
         zp_finish(o);
         return;
     }
+    /* A setuid or setgid program's environment belongs to the user who started it, not to
+     * the owner whose rights it runs with: only the root-owned file counts. */
+    if (secure) {
+        zp_secure_note(envp);
+        zp_finish(o);
+        return;
+    }
 
     /* ZEROPOOL_CONF (the first one, as getenv would pick), then the variables over it. */
     for (char *const *e = envp; *e; e++) {
         if (zp_prefix(*e, "ZEROPOOL_CONF=")) {
-            zp_conf_parse(o, ac, *e + 14, secure, ZP_SRC_CONF);
+            zp_conf_parse(o, ac, *e + 14, ZP_SRC_CONF);
             break;
         }
     }
@@ -821,15 +855,6 @@ void zp_options_load_ex(zp_options_t *o, char *const *envp, bool secure, const z
             continue; /* a duplicate: the first one counts, as with getenv */
         if (id >= 0)
             seen[id] = true;
-        if (secure && id >= 0 && zp_opt_table[id].type == ZP_OPT_T_PATH) {
-            char line[160];
-            zp_buf_t b = ZP_BUF_INIT(line);
-            zp_buf_str(&b, "zeropool: " ZP_ENV_PREFIX);
-            zp_buf_str(&b, zp_opt_table[id].name);
-            zp_buf_str(&b, " ignored: secure-execution mode (setuid or setgid program)\n");
-            zp_buf_flush(&b, 2);
-            continue;
-        }
         zp_set(o, ac, name, nlen, val, zp_strlen(val), ZP_SRC_ENV);
     }
     zp_finish(o);

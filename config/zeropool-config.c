@@ -223,7 +223,7 @@ static void show(void)
     else
         printf("system-wide file: none\n");
     if (o.secure)
-        printf("secure-execution mode: path options are not read from the environment\n");
+        printf("secure-execution mode: the environment is ignored, only %s counts\n", ZP_SYS_CONF);
     if (o.problems)
         printf("%u problem%s reported above\n", o.problems, o.problems == 1 ? "" : "s");
 }

@@ -63,7 +63,7 @@ typedef struct zp_options {
 #include "options.def"
 #undef ZP_OPT
     zp_opt_source_t source[ZP_OPT_COUNT];
-    bool secure;       /* AT_SECURE: path options were not taken from the environment */
+    bool secure;       /* AT_SECURE: the environment was ignored, only the file counted */
     char sys_conf[ZP_PATH_MAX]; /* the system-wide file that was read, "" if none */
     int sys_conf_state;         /* ZP_SYS_CONF_* */
     unsigned problems; /* bad or unknown settings reported while loading */
@@ -100,6 +100,8 @@ void zp_autoconf_compute(unsigned cpus, uint64_t phys_bytes, zp_autoconf_t *ac);
 /* Defaults + auto-configuration, then /etc/zeropool.conf, then ZEROPOOL_CONF, then the
  * individual ZEROPOOL_* variables (a variable wins over the same key in ZEROPOOL_CONF, which
  * wins over the file). envp NULL means environ. The file is read into a stack buffer.
+ * In secure-execution mode (setuid, setgid) no ZEROPOOL_* variable counts: only ZP_SYS_CONF,
+ * and only when root owns it and nobody else may write it; one line says so on fd 2.
  * Each bad value or unknown name is reported once on fd 2 and leaves the default in force. */
 void zp_options_load(zp_options_t *o, char *const *envp);
 /* Defaults with auto-configuration filled in, reading no environment. */

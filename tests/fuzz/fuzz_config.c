@@ -194,8 +194,11 @@ static void check_options(const zp_options_t *o, const char *ctx)
             if (o->source[id] == ZP_SRC_DEFAULT)
                 CHECK(d->def != ZP_AUTO && v == d->def, "%s: %s=%llu marked default", ctx,
                       d->name, (unsigned long long)v);
+            /* STATS is derived too: a statistics file named alone means JSON. */
             if (o->source[id] == ZP_SRC_AUTO)
-                CHECK(d->def == ZP_AUTO, "%s: %s marked auto", ctx, d->name);
+                CHECK(d->def == ZP_AUTO || (id == ZP_OPT_STATS && o->stats_file[0] != '\0' &&
+                                            v == ZP_STATS_JSON),
+                      "%s: %s marked auto", ctx, d->name);
         }
 
         /* Round trip: the text `zeropool config` prints sets the same value again. */
@@ -250,7 +253,7 @@ static int ref_lookup(const char *s, size_t n)
 /* ---- mode 0: ZEROPOOL_CONF ---- */
 
 /* The model of ZEROPOOL_CONF: split a copy with strchr, apply each entry in order. */
-static void model_conf(zp_options_t *m, const char *conf, bool secure)
+static void model_conf(zp_options_t *m, const char *conf)
 {
     size_t len = strlen(conf);
     char *copy = malloc(len + 1);
@@ -269,9 +272,7 @@ static void model_conf(zp_options_t *m, const char *conf, bool secure)
         } else if (!colon || klen == 0) {
             m->problems++;
         } else {
-            int id = ref_lookup(key, klen);
-            if (!(secure && id >= 0 && is_path(id)))
-                zp_option_set(m, key, klen, colon + 1, strlen(colon + 1), ZP_SRC_CONF);
+            zp_option_set(m, key, klen, colon + 1, strlen(colon + 1), ZP_SRC_CONF);
         }
         entry = comma ? comma + 1 : NULL;
     }
@@ -289,7 +290,7 @@ static void mode_conf(const uint8_t *p, size_t n)
     memcpy(&m, &g_defaults, sizeof m);
     unsigned problems = zp_options_parse_conf(&o, conf);
     CHECK(problems == o.problems, "parse_conf returned %u, counted %u", problems, o.problems);
-    model_conf(&m, conf, false);
+    model_conf(&m, conf);
     check_same(&o, &m, "conf");
     check_options(&o, "conf");
     free(conf);
@@ -375,14 +376,17 @@ static void mode_set(const uint8_t *p, size_t n, uint8_t flags)
 /* ---- mode 2: a whole environment ---- */
 #define MAX_ENV 64
 
-/* The model of zp_options_load_ex: ZEROPOOL_CONF (the first), then each variable once. */
+/* The model of zp_options_load_ex: ZEROPOOL_CONF (the first), then each variable once. In
+ * secure-execution mode none of the environment counts (only /etc/zeropool.conf, absent here). */
 static void model_env(zp_options_t *m, char **envp, bool secure)
 {
     memcpy(m, &g_defaults, sizeof *m);
     m->secure = secure;
+    if (secure)
+        envp = (char *[]){ NULL };
     for (char **e = envp; *e; e++)
         if (strncmp(*e, "ZEROPOOL_CONF=", 14) == 0) {
-            model_conf(m, *e + 14, secure);
+            model_conf(m, *e + 14);
             break;
         }
     bool seen[ZP_OPT_COUNT] = { false };
@@ -400,8 +404,6 @@ static void model_env(zp_options_t *m, char **envp, bool secure)
             if (seen[id])
                 continue;
             seen[id] = true;
-            if (secure && is_path(id))
-                continue;
         }
         zp_option_set(m, name, nl, val, strlen(val), ZP_SRC_ENV);
     }
@@ -453,6 +455,9 @@ static void mode_env(const uint8_t *p, size_t n, uint8_t flags)
     zp_options_load_ex(&o, envp, secure, &g_ac);
     model_env(&m, envp, secure);
     check_same(&o, &m, secure ? "env (secure)" : "env");
+    for (int id = 0; secure && id < ZP_OPT_COUNT; id++)
+        CHECK(o.source[id] != ZP_SRC_ENV && o.source[id] != ZP_SRC_CONF,
+              "env (secure): %s taken from the environment", zp_opt_table[id].name);
     check_options(&o, secure ? "env (secure)" : "env");
 
     /* The dump writes one line per option and must cope with any value. */

@@ -442,31 +442,62 @@ Test(load, auto_value_and_tls_bytes_follow_budget)
     cr_expect_eq(o.tls_cache_bytes, 6 * ZP_MIB, "a value set by hand is not re-derived");
 }
 
-Test(load, secure_mode_ignores_paths_only)
+/* A setuid program's environment is the invoking user's: none of it counts, not even the
+ * non-path settings (ZEROPOOL_STATS would print the program's statistics to that user). */
+Test(load, secure_mode_ignores_the_environment)
 {
     char *env[] = { "ZEROPOOL_STATS_FILE=/tmp/evil", "ZEROPOOL_CONF=stats_file:/tmp/evil2,pin:1",
-                    "ZEROPOOL_STATS=json", NULL };
-    zp_options_t o;
+                    "ZEROPOOL_STATS=json", "ZEROPOOL_THRESHOLD=1M", "ZEROPOOL_VERBOSE=1",
+                    "ZEROPOOL_CONF_FILE=/tmp/evil.conf", "ZEROPOOL_LIB=/x/libzeropool.so", NULL };
+    zp_options_t o, d;
     zp_autoconf_compute(8, 64 * ZP_GIB, &ac8);
+    zp_options_defaults(&d, &ac8);
     capture_start();
     zp_options_load_ex(&o, env, true, &ac8);
     const char *err = capture_end();
     cr_expect(o.secure);
     cr_expect_str_eq(o.stats_file, "");
     cr_expect_eq(o.source[ZP_OPT_STATS_FILE], ZP_SRC_DEFAULT);
-    cr_expect_eq(o.stats, ZP_STATS_JSON);
-    cr_expect_eq(o.pin, 1);
-    cr_expect_eq(count_lines(err), 2, "%s", err);
-    cr_expect(strstr(err, "zeropool: ZEROPOOL_STATS_FILE ignored: secure-execution mode"), "%s",
-              err);
-    cr_expect(strstr(err, "zeropool: ZEROPOOL_CONF key stats_file ignored: secure-execution"),
+    cr_expect_eq(o.stats, ZP_STATS_OFF, "ZEROPOOL_STATS is ignored too");
+    cr_expect_eq(o.pin, d.pin, "a ZEROPOOL_CONF key is ignored");
+    cr_expect_eq(o.threshold, 64 * ZP_KIB);
+    cr_expect_eq(o.verbose, 0);
+    for (int id = 0; id < ZP_OPT_COUNT; id++)
+        cr_expect(o.source[id] == ZP_SRC_DEFAULT || o.source[id] == ZP_SRC_AUTO,
+                  "%s came from source %d", zp_opt_table[id].name, (int)o.source[id]);
+    cr_expect_eq(o.problems, 0, "ignoring is the policy, not a bad setting");
+    cr_expect_eq(count_lines(err), 1, "%s", err);
+    cr_expect(strstr(err, "zeropool: secure-execution mode (setuid or setgid program): "
+                          "ZEROPOOL_STATS_FILE and 5 other variables ignored; only "
+                          "/etc/zeropool.conf counts\n"),
               "%s", err);
+    cr_expect(strstr(err, "/tmp/evil") == NULL, "values are never echoed: %s", err);
 
     capture_start();
     zp_options_load_ex(&o, env, false, &ac8);
     cr_expect_str_eq(capture_end(), "");
     cr_expect(!o.secure);
     cr_expect_str_eq(o.stats_file, "/tmp/evil");
+    cr_expect_eq(o.threshold, ZP_MIB);
+}
+
+Test(load, secure_mode_note_only_for_settings)
+{
+    zp_options_t o;
+    zp_autoconf_compute(8, 64 * ZP_GIB, &ac8);
+    char *none[] = { "PATH=/usr/bin", "ZEROPOOL_LIB=/x/libzeropool.so",
+                     "ZEROPOOL_CONFIG_HELPER=/x/zeropool-config", NULL };
+    capture_start();
+    zp_options_load_ex(&o, none, true, &ac8);
+    cr_expect_str_eq(capture_end(), "", "the command's own variables are not settings");
+
+    char *one[] = { "ZEROPOOL_SHARDS=4", NULL };
+    capture_start();
+    zp_options_load_ex(&o, one, true, &ac8);
+    const char *err = capture_end();
+    cr_expect_eq(o.source[ZP_OPT_SHARDS], ZP_SRC_AUTO);
+    cr_expect_str_eq(err, "zeropool: secure-execution mode (setuid or setgid program): "
+                          "ZEROPOOL_SHARDS ignored; only /etc/zeropool.conf counts\n");
 }
 
 Test(load, public_load_reads_given_env)
