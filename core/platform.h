@@ -84,5 +84,12 @@ void zp_os_inject_clear(void);
  * installed if the disposition is SIG_DFL now; a handler the program installs later replaces
  * ours. fn runs in the signal handler, with sig blocked. False if not installed. */
 bool zp_os_on_terminate(int sig, void (*fn)(int sig));
+/* zp_os_on_terminate for the signals a service is stopped with: SIGTERM and SIGINT. */
+void zp_os_on_stop_signals(void (*fn)(int sig));
+
+/* Start a detached helper thread (stack bytes, a name for /proc) with every signal blocked, so
+ * that signals meant for the program (sigwait loops, SIGTERM handlers) never land on it. The
+ * caller's signal mask is unchanged on return. False if the thread could not be made. */
+bool zp_os_thread_start_quiet(void *(*fn)(void *), void *arg, size_t stack, const char *name);
 
 #endif

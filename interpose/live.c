@@ -14,7 +14,6 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
-#include <signal.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -256,24 +255,12 @@ static void *live_timer(void *arg)
     }
 }
 
-/* Started with every signal blocked: signals meant for the program (sigwait loops, SIGTERM
- * handlers) must never land on our thread. */
+/* Started with every signal blocked (zp_os_thread_start_quiet): signals meant for the program
+ * (sigwait loops, SIGTERM handlers) must never land on our thread. */
 static void live_timer_start(void)
 {
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    pthread_t t;
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    pthread_attr_setstacksize(&attr, (size_t)64 << 10);
-    if (pthread_create(&t, &attr, live_timer, NULL) == 0) {
+    if (zp_os_thread_start_quiet(live_timer, NULL, (size_t)64 << 10, "zeropool-stats"))
         live.timer_on = true;
-        (void)pthread_setname_np(t, "zeropool-stats");
-    }
-    pthread_attr_destroy(&attr);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
 /* A forked child (an nginx worker, still root) gets its own file at once, before it can drop
@@ -326,8 +313,7 @@ __attribute__((constructor)) static void zp_ip_live_init(void)
     int e = errno;
     live.start_ns = live_now_ns();
     if (zp_ip.opts.stats != ZP_STATS_OFF) {
-        (void)zp_os_on_terminate(SIGTERM, live_on_terminate);
-        (void)zp_os_on_terminate(SIGINT, live_on_terminate);
+        zp_os_on_stop_signals(live_on_terminate);
         if (zp_ip.opts.stats_file[0] != '\0' && live_absolute(zp_ip.opts.stats_file)) {
             live_create();
             if (zp_ip.opts.stats_interval != 0)
