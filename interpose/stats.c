@@ -18,12 +18,13 @@ __attribute__((used)) static const char ip_ident[] = "zeropool-version: " ZEROPO
 
 /* ==== what is written ==== */
 
-/* Every ZEROPOOL_* option: JSON gets numbers, booleans and strings; the table and XML the
+/* One ZEROPOOL_* option of o: JSON gets numbers, booleans and strings; the table and XML the
  * text `zeropool config` shows ("64K", "clock-pro", "on"). */
-static void ip_emit_option(zp_em_t *e, zp_opt_id_t id, const uint64_t *num, const char *path)
+static void ip_emit_option(zp_em_t *e, const zp_options_t *o, zp_opt_id_t id, const uint64_t *num,
+                           const char *path)
 {
     char text[ZP_PATH_MAX], raw[32];
-    size_t n = zp_option_format(&zp_ip.opts, id, text, sizeof text);
+    size_t n = zp_option_format(o, id, text, sizeof text);
     text[n < sizeof text ? n : sizeof text - 1] = '\0';
     const char *key = zp_opt_table[id].key;
     int type = zp_opt_table[id].type;
@@ -53,30 +54,41 @@ static void ip_emit_config(zp_em_t *e)
 {
     zp_em_obj_begin(e, "config", "config (ZEROPOOL_*)");
 #define ZP_OPT(NAME, field, TYPE, def, lo, hi, choices, help) \
-    ip_emit_option(e, ZP_OPT_##NAME, IP_OPT_ARGS_##TYPE(field));
+    ip_emit_option(e, &zp_ip.opts, ZP_OPT_##NAME, IP_OPT_ARGS_##TYPE(field));
 #include "options.def"
 #undef ZP_OPT
     zp_em_obj_end(e);
 }
 
+/* The user's name of a knob: its ZEROPOOL_CONF key in options.def, the name "config" and
+ * `zeropool config` show, rather than zp_config_t's field name (threshold, not min_buffer_size). */
+#define IP_KNOB(NAME) zp_opt_table[ZP_OPT_##NAME].key
+
+/* The pool's configuration after clamping and degradations, knob by knob under the names of
+ * "config", so that the two read side by side. check_slack has no option: always on here. */
 static void ip_emit_pool_config(zp_em_t *e, zp_pool_t *pool)
 {
     zp_config_t c;
     zp_pool_config(pool, &c);
+    /* The choices (eviction, zero_on_alloc) are written by the options' own formatter. */
+    zp_options_t o = zp_ip.opts;
+    o.eviction = c.eviction; /* options.def orders the choices as zp_eviction_t */
+    o.zero_on_alloc = c.verify_on_alloc ? ZP_ZERO_ALLOC_VERIFY
+                      : c.zero_on_alloc ? ZP_ZERO_ALLOC_ON
+                                        : ZP_ZERO_ALLOC_OFF;
     zp_em_obj_begin(e, "pool_config", "pool configuration in force");
-    zp_em_u64(e, "num_shards", c.num_shards, ZP_EM_COUNT);
-    zp_em_u64(e, "tls_cache_size", c.tls_cache_size, ZP_EM_COUNT);
-    zp_em_u64(e, "max_buffers_per_shard", c.max_buffers_per_shard, ZP_EM_COUNT);
-    zp_em_u64(e, "min_buffer_size", c.min_buffer_size, ZP_EM_BYTES);
-    zp_em_u64(e, "max_pooled_size", c.max_pooled_size, ZP_EM_BYTES);
-    zp_em_u64(e, "pool_bytes", c.pool_bytes, ZP_EM_BYTES);
-    zp_em_u64(e, "tls_cache_bytes", c.tls_cache_bytes, ZP_EM_BYTES);
-    zp_em_value(e, "eviction", NULL, c.eviction == ZP_EVICT_LIFO ? "lifo" : "clock-pro");
-    zp_em_bool(e, "pin", c.pin);
-    zp_em_bool(e, "guard_pages", c.guard_pages);
-    zp_em_bool(e, "dontdump", c.dontdump);
-    zp_em_bool(e, "zero_on_alloc", c.zero_on_alloc);
-    zp_em_bool(e, "verify_on_alloc", c.verify_on_alloc);
+    zp_em_u64(e, IP_KNOB(SHARDS), c.num_shards, ZP_EM_COUNT);
+    zp_em_u64(e, IP_KNOB(TLS_CACHE), c.tls_cache_size, ZP_EM_COUNT);
+    zp_em_u64(e, IP_KNOB(MAX_PER_SHARD), c.max_buffers_per_shard, ZP_EM_COUNT);
+    zp_em_u64(e, IP_KNOB(THRESHOLD), c.min_buffer_size, ZP_EM_BYTES);
+    zp_em_u64(e, IP_KNOB(MAX_POOLED), c.max_pooled_size, ZP_EM_BYTES);
+    zp_em_u64(e, IP_KNOB(POOL_BYTES), c.pool_bytes, ZP_EM_BYTES);
+    zp_em_u64(e, IP_KNOB(TLS_CACHE_BYTES), c.tls_cache_bytes, ZP_EM_BYTES);
+    ip_emit_option(e, &o, ZP_OPT_EVICTION, &o.eviction, NULL);
+    zp_em_bool(e, IP_KNOB(PIN), c.pin);
+    zp_em_bool(e, IP_KNOB(GUARD), c.guard_pages);
+    zp_em_bool(e, IP_KNOB(DONTDUMP), c.dontdump);
+    ip_emit_option(e, &o, ZP_OPT_ZERO_ON_ALLOC, &o.zero_on_alloc, NULL);
     zp_em_bool(e, "check_slack", c.check_slack);
     zp_em_obj_end(e);
 }
