@@ -310,24 +310,24 @@ ZP_API void zp_pool_stats(zp_pool_t *pool, zp_stats_t *out)
         tls_bytes += __atomic_load_n(&tc->bytes, __ATOMIC_RELAXED);
     }
     pthread_mutex_unlock(&pool->lock);
-    memset(out, 0, sizeof *out);
-    out->gets = t.gets;
-    out->puts = t.puts;
-    out->tls_hits = t.tls_hits;
-    out->shard_hits = t.shard_hits;
-    out->steals = t.steals;
-    out->fresh = t.fresh;
-    out->direct = t.direct;
-    out->evictions = t.evictions;
-    out->bytes_scrubbed = t.bytes_scrubbed;
-    out->bytes_dropped = t.bytes_dropped;
-    out->misuse = t.misuse + atomic_load_explicit(&pool->misuse_count, memory_order_relaxed);
-    out->pooled_bytes = atomic_load(&pool->shard_bytes) + tls_bytes;
-    zp_pool_note_peak(pool, out->pooled_bytes);
-    out->peak_pooled_bytes = atomic_load(&pool->peak_pooled);
-    out->pinned_bytes = atomic_load(&pool->pinned_bytes);
-    out->live_bytes = t.bytes_got > t.bytes_put ? t.bytes_got - t.bytes_put : 0;
-    out->reserved_bytes = atomic_load(&pool->reserved_bytes);
+    uint64_t pooled = atomic_load(&pool->shard_bytes) + tls_bytes;
+    zp_pool_note_peak(pool, pooled);
+    /* One value per ZP_STATS_FIELDS entry, named st_<field>: a counter added to the list
+     * without its value here does not compile. */
+    const uint64_t st_gets = t.gets, st_puts = t.puts, st_tls_hits = t.tls_hits,
+                   st_shard_hits = t.shard_hits, st_steals = t.steals, st_fresh = t.fresh,
+                   st_direct = t.direct, st_evictions = t.evictions,
+                   st_bytes_scrubbed = t.bytes_scrubbed, st_bytes_dropped = t.bytes_dropped,
+                   st_pooled_bytes = pooled,
+                   st_peak_pooled_bytes = atomic_load(&pool->peak_pooled),
+                   st_pinned_bytes = atomic_load(&pool->pinned_bytes),
+                   st_live_bytes = t.bytes_got > t.bytes_put ? t.bytes_got - t.bytes_put : 0,
+                   st_reserved_bytes = atomic_load(&pool->reserved_bytes),
+                   st_misuse = t.misuse +
+                               atomic_load_explicit(&pool->misuse_count, memory_order_relaxed);
+#define ZP_STATS_SET(name, unit) out->name = st_##name;
+    ZP_STATS_FIELDS(ZP_STATS_SET)
+#undef ZP_STATS_SET
 }
 
 ZP_API bool zp_pool_class_stats(zp_pool_t *pool, unsigned idx, zp_class_stats_t *out)

@@ -40,24 +40,33 @@ typedef struct zp_config {
     bool check_slack;     /* at put, check that the bytes past the requested size are still 0 */
 } zp_config_t;
 
+/* Every counter of zp_stats_t, once: X(name, unit), unit COUNT or BYTES. The struct below,
+ * zp_pool_stats and the preload library's statistics writer are generated from this list, so
+ * a counter added here cannot be missed by one of them (zp_pool_stats does not compile until
+ * it has a value for it). */
+#define ZP_STATS_FIELDS(X)                                                                      \
+    X(gets, COUNT)               /* zp_get calls that returned a buffer */                      \
+    X(puts, COUNT)               /* buffers taken back */                                       \
+    X(tls_hits, COUNT)           /* gets served by the calling thread's cache */                \
+    X(shard_hits, COUNT)         /* gets served by a shard (own or another) */                  \
+    X(steals, COUNT)             /* of shard_hits, those served by another thread's shard */    \
+    X(fresh, COUNT)              /* gets that needed a buffer the pool did not hold */          \
+    X(direct, COUNT)             /* gets above max_pooled_size (direct mappings) */             \
+    X(evictions, COUNT)          /* free buffers released to the kernel to honour the budget */ \
+    X(bytes_scrubbed, BYTES)     /* bytes zeroed by stores */                                   \
+    X(bytes_dropped, BYTES)      /* bytes zeroed by MADV_DONTNEED instead */                    \
+    X(pooled_bytes, BYTES)       /* free bytes held now (shards and thread caches) */           \
+    X(peak_pooled_bytes, BYTES)  /* highest pooled_bytes seen */                                \
+    X(pinned_bytes, BYTES)       /* bytes mlock'ed now */                                       \
+    X(live_bytes, BYTES)         /* bytes handed out and not yet put back */                    \
+    X(reserved_bytes, BYTES)     /* address space reserved */                                   \
+    X(misuse, COUNT)             /* misuse reports (double free, invalid free, overflow) */
+
+#define ZP_STATS_MEMBER(name, unit) uint64_t name;
 typedef struct zp_stats {
-    uint64_t gets;              /* zp_get calls that returned a buffer */
-    uint64_t puts;              /* buffers taken back */
-    uint64_t tls_hits;          /* gets served by the calling thread's cache */
-    uint64_t shard_hits;        /* gets served by a shard (own or another) */
-    uint64_t steals;            /* of shard_hits, those served by another thread's shard */
-    uint64_t fresh;             /* gets that needed a buffer the pool did not hold */
-    uint64_t direct;            /* gets above max_pooled_size (direct mappings) */
-    uint64_t evictions;         /* free buffers released to the kernel to honour the budget */
-    uint64_t bytes_scrubbed;    /* bytes zeroed by stores */
-    uint64_t bytes_dropped;     /* bytes zeroed by MADV_DONTNEED instead */
-    uint64_t pooled_bytes;      /* free bytes held now (shards and thread caches) */
-    uint64_t peak_pooled_bytes; /* highest pooled_bytes seen */
-    uint64_t pinned_bytes;      /* bytes mlock'ed now */
-    uint64_t live_bytes;        /* bytes handed out and not yet put back */
-    uint64_t reserved_bytes;    /* address space reserved */
-    uint64_t misuse;            /* misuse reports (double free, invalid free, overflow) */
+    ZP_STATS_FIELDS(ZP_STATS_MEMBER)
 } zp_stats_t;
+#undef ZP_STATS_MEMBER
 
 /* Auto-configured defaults for the CPUs and memory this process may use. */
 void zp_config_init(zp_config_t *cfg);

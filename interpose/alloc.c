@@ -1,10 +1,11 @@
 /* The preload shim's slow paths: bootstrap, pool creation, the large-request path, realloc,
- * the aligned family, and the policy for pointers that neither the pool nor jemalloc
- * allocated. See zp_interpose.h for the call tree and the ownership rules. */
+ * the aligned family, the small-block counters' registration, and the policy for pointers that
+ * neither the pool nor jemalloc allocated. See zp_interpose.h for the call tree and ownership. */
 #include "zp_interpose.h"
 
 #include <dlfcn.h>
 #include <gnu/lib-names.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include "backtrace.h"
@@ -204,6 +205,110 @@ ZP_NOINLINE void *zp_ip_small_calloc(size_t n)
 ZP_NOINLINE void zp_ip_small_invalid(void *p, size_t n)
 {
     zp_ip_report_misuse(NULL, ZP_MISUSE_INVALID_FREE, p, n);
+}
+
+/* ---- small-block counters ----
+ * The free fast path (zp_ip_small_free) bumps this thread's counts; a thread's first small free
+ * lands here to register it, so that the statistics can sum every thread on demand. */
+
+__thread zp_ip_tcount_t zp_ip_tcount;
+
+static pthread_mutex_t ip_tc_lock = PTHREAD_MUTEX_INITIALIZER;
+static zp_ip_tcount_t *ip_tc_list;         /* registered threads (ip_tc_lock) */
+static uint64_t ip_tc_frees, ip_tc_bytes;  /* exited threads (ip_tc_lock) */
+static _Atomic uint64_t ip_tc_late_frees, ip_tc_late_bytes; /* unregistered threads */
+static pthread_key_t ip_tc_key;
+static bool ip_tc_key_ok;
+static pthread_once_t ip_tc_once = PTHREAD_ONCE_INIT;
+
+static void ip_tc_unlink(zp_ip_tcount_t *t)
+{
+    ip_tc_frees += t->small_frees;
+    ip_tc_bytes += t->small_scrubbed;
+    if (t->prev != NULL)
+        t->prev->next = t->next;
+    else
+        ip_tc_list = t->next;
+    if (t->next != NULL)
+        t->next->prev = t->prev;
+    t->next = t->prev = NULL;
+}
+
+/* Thread exit: fold the counts into the global sums; later frees of this thread add there. */
+static void ip_tc_exit(void *arg)
+{
+    zp_ip_tcount_t *t = arg;
+    pthread_mutex_lock(&ip_tc_lock);
+    ip_tc_unlink(t);
+    pthread_mutex_unlock(&ip_tc_lock);
+    t->state = 2;
+}
+
+static void ip_tc_prepare(void)
+{
+    pthread_mutex_lock(&ip_tc_lock);
+}
+
+static void ip_tc_parent(void)
+{
+    pthread_mutex_unlock(&ip_tc_lock);
+}
+
+/* The child has one thread: the others' blocks stay readable but glibc may reuse their stacks
+ * (and TLS) for new threads, so they leave the list now. */
+static void ip_tc_child(void)
+{
+    zp_ip_tcount_t *self = &zp_ip_tcount;
+    for (zp_ip_tcount_t *t = ip_tc_list, *next; t != NULL; t = next) {
+        next = t->next;
+        if (t != self)
+            ip_tc_unlink(t);
+    }
+    pthread_mutex_unlock(&ip_tc_lock);
+}
+
+static void ip_tc_init(void)
+{
+    ip_tc_key_ok = pthread_key_create(&ip_tc_key, ip_tc_exit) == 0;
+    pthread_atfork(ip_tc_prepare, ip_tc_parent, ip_tc_child);
+}
+
+ZP_NOINLINE void zp_ip_count_slow(size_t scrubbed)
+{
+    zp_ip_tcount_t *t = &zp_ip_tcount;
+    if (t->state == 0) {
+        t->state = 3; /* frees made while registering (pthread internals) count globally */
+        pthread_once(&ip_tc_once, ip_tc_init);
+        if (ip_tc_key_ok && pthread_setspecific(ip_tc_key, t) == 0) {
+            pthread_mutex_lock(&ip_tc_lock);
+            t->prev = NULL;
+            t->next = ip_tc_list;
+            if (ip_tc_list != NULL)
+                ip_tc_list->prev = t;
+            ip_tc_list = t;
+            pthread_mutex_unlock(&ip_tc_lock);
+            t->state = 1;
+            __atomic_store_n(&t->small_frees, t->small_frees + 1, __ATOMIC_RELAXED);
+            __atomic_store_n(&t->small_scrubbed, t->small_scrubbed + scrubbed, __ATOMIC_RELAXED);
+            return;
+        }
+        t->state = 2;
+    }
+    atomic_fetch_add_explicit(&ip_tc_late_frees, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&ip_tc_late_bytes, scrubbed, memory_order_relaxed);
+}
+
+void zp_ip_count_sum(uint64_t *frees, uint64_t *bytes)
+{
+    pthread_mutex_lock(&ip_tc_lock);
+    uint64_t f = ip_tc_frees, b = ip_tc_bytes;
+    for (zp_ip_tcount_t *t = ip_tc_list; t != NULL; t = t->next) {
+        f += __atomic_load_n(&t->small_frees, __ATOMIC_RELAXED);
+        b += __atomic_load_n(&t->small_scrubbed, __ATOMIC_RELAXED);
+    }
+    pthread_mutex_unlock(&ip_tc_lock);
+    *frees = f + atomic_load_explicit(&ip_tc_late_frees, memory_order_relaxed);
+    *bytes = b + atomic_load_explicit(&ip_tc_late_bytes, memory_order_relaxed);
 }
 
 /* ---- pointers nobody here allocated ----

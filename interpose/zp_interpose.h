@@ -134,18 +134,6 @@ typedef struct zp_ip_je_totals {
 } zp_ip_je_totals_t;
 void zp_ip_je_totals(zp_ip_je_totals_t *t); /* libc.c */
 
-/* Small-block counters: per thread, no atomics on the free path, summed on demand. A thread
- * registers at its first small free (state 1); at its exit the counts move to a global sum
- * and later frees of that thread add there (state 2). */
-typedef struct zp_ip_tcount {
-    uint64_t small_frees;
-    uint64_t small_scrubbed; /* bytes */
-    int state;               /* 0 new, 1 registered, 2 global sums, 3 registering */
-    struct zp_ip_tcount *next, *prev;
-} zp_ip_tcount_t;
-extern __thread zp_ip_tcount_t zp_ip_tcount;
-void zp_ip_count_slow(size_t scrubbed);
-
 /* ---- fast paths ---- */
 ZP_IP_INLINE size_t zp_ip_threshold(void)
 {
@@ -219,6 +207,19 @@ ZP_IP_INLINE size_t zp_ip_block_align(size_t n)
     size_t low = n & (0 - n);
     return low < 4096 ? low : 4096;
 }
+
+/* Small-block counters: per thread, no atomics on the free path, summed on demand. A thread
+ * registers at its first small free (state 1); at its exit the counts move to a global sum
+ * and later frees of that thread add there (state 2). */
+typedef struct zp_ip_tcount {
+    uint64_t small_frees;
+    uint64_t small_scrubbed; /* bytes */
+    int state;               /* 0 new, 1 registered, 2 global sums, 3 registering */
+    struct zp_ip_tcount *next, *prev;
+} zp_ip_tcount_t;
+extern __thread zp_ip_tcount_t zp_ip_tcount;
+void zp_ip_count_slow(size_t scrubbed);                 /* alloc.c: registers the thread */
+void zp_ip_count_sum(uint64_t *frees, uint64_t *bytes); /* every thread's, for the statistics */
 
 /* Free a jemalloc block: scrub its usable size (looked up once, then passed to the sized free,
  * which skips jemalloc's own lookup), count it. */

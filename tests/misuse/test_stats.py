@@ -68,8 +68,14 @@ if z is not None:
     check("json: config values typed", z["config"]["threshold"] == 65536 and
           z["config"]["guard"] is True and z["config"]["on_error"] == "report" and
           z["config"]["stats"] == "json", z["config"])
-    check("json: pool_config", z["pool_config"]["min_buffer_size"] == 65536 and
+    check("json: pool_config", z["pool_config"].get("threshold") == 65536 and
           z["pool_config"]["check_slack"] is True, z.get("pool_config"))
+    # One name per knob: the pool's configuration uses the option keys of "config" (threshold,
+    # not min_buffer_size; guard, not guard_pages); check_slack is the one with no option.
+    check("json: pool_config names are option keys",
+          set(z["pool_config"]) - {"check_slack"} <= set(option_keys) and
+          z["pool_config"]["guard"] is True and z["pool_config"]["zero_on_alloc"] == "off",
+          set(z["pool_config"]) - set(option_keys) - {"check_slack"})
     p = z["pool_stats"]
     check("json: every pool counter", all(isinstance(p.get(k), int) for k in POOL_KEYS), p)
     check("json: gets, puts", p["gets"] >= 11 and p["puts"] >= 11, p)
@@ -107,6 +113,13 @@ z = json_of(r.stderr)
 check("json: SCRUB_SMALL=0 counts frees, scrubs nothing",
       z is not None and z["small"]["frees"] >= 200 and z["small"]["bytes_scrubbed"] == 0,
       z and z["small"])
+
+r = run(["work"], ZEROPOOL_STATS="json", ZEROPOOL_ON_ERROR="report", ZEROPOOL_ZERO_ON_ALLOC="verify",
+        ZEROPOOL_GUARD="0")
+z = json_of(r.stderr)
+check("json: pool_config shows zero_on_alloc=verify and guard off under the option's names",
+      z is not None and z["pool_config"].get("zero_on_alloc") == "verify" and
+      z["pool_config"].get("guard") is False, z and z["pool_config"])
 
 r = run(["threads"], ZEROPOOL_STATS="json")
 z = json_of(r.stderr)
