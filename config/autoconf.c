@@ -7,7 +7,6 @@
  *
  *   shards          = clamp(next_pow2(ceil(cpus / 2)), 4, 128)
  *   tls_cache       = clamp(2 * floor(log2(cpus)), 2, 8)            buffers per thread cache
- *   max_per_shard   = clamp(2 * next_pow2(cpus), 16, 64)            buffers per shard
  *   pool_bytes      = max(min(max(256 MiB, cpus * 64 MiB), memory / 8), 16 MiB)
  *   tls_cache_bytes = min(clamp(pool_bytes / (4 * shards), 4 MiB, 64 MiB), pool_bytes / 4)
  *
@@ -62,7 +61,6 @@ void zp_autoconf_compute(unsigned cpus, uint64_t phys_bytes, zp_autoconf_t *ac)
     ac->phys_bytes = phys_bytes;
     ac->shards = zp_clamp_u64(zp_next_pow2(((uint64_t)cpus + 1) / 2), 4, 128);
     ac->tls_cache = zp_clamp_u64(2 * (uint64_t)zp_log2_floor(cpus), 2, 8);
-    ac->max_per_shard = zp_clamp_u64(2 * zp_next_pow2(cpus), 16, 64);
     uint64_t pool = (uint64_t)cpus * 64 * ZP_MIB;
     if (pool < 256 * ZP_MIB)
         pool = 256 * ZP_MIB;

@@ -288,7 +288,6 @@ static uint64_t zp_auto_value(int id, const zp_autoconf_t *ac)
     case ZP_OPT_SHARDS: return ac->shards;
     case ZP_OPT_TLS_CACHE: return ac->tls_cache;
     case ZP_OPT_TLS_CACHE_BYTES: return ac->tls_cache_bytes;
-    case ZP_OPT_MAX_PER_SHARD: return ac->max_per_shard;
     default: return 0;
     }
 }

@@ -140,17 +140,16 @@ static void markdown_scaling(void)
         { 8, "desktop" },              { 16, "workstation" },  { 32, "server" },
         { 64, "large server" },        { 128, "many-core server" },
     };
-    puts("| System | CPUs | TLS cache | Shards | Buffers/shard | Budget |");
-    puts("|---|---|---|---|---|---|");
+    puts("| System | CPUs | TLS cache | Shards | Budget |");
+    puts("|---|---|---|---|---|");
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         zp_autoconf_t ac;
         char tls[32], budget[32];
         zp_autoconf_compute(rows[i].cpus, 64 * ZP_GIB, &ac);
         size_text(ac.tls_cache_bytes, tls, sizeof tls);
         size_text(ac.pool_bytes, budget, sizeof budget);
-        printf("| %s | %u | %llu buffers, %s | %llu | %llu | %s |\n", rows[i].what,
-               rows[i].cpus, (unsigned long long)ac.tls_cache, tls,
-               (unsigned long long)ac.shards, (unsigned long long)ac.max_per_shard, budget);
+        printf("| %s | %u | %llu buffers, %s | %llu | %s |\n", rows[i].what, rows[i].cpus,
+               (unsigned long long)ac.tls_cache, tls, (unsigned long long)ac.shards, budget);
     }
 }
 
@@ -214,7 +213,6 @@ static void show(void)
     printf("  shards           %llu\n", (unsigned long long)ac.shards);
     printf("  tls_cache        %llu\n", (unsigned long long)ac.tls_cache);
     printf("  tls_cache_bytes  %s\n", tls);
-    printf("  max_per_shard    %llu\n", (unsigned long long)ac.max_per_shard);
     printf("  pool_bytes       %s\n", pool);
     if (o.sys_conf_state == ZP_SYS_CONF_READ)
         printf("system-wide file: %s (read)\n", o.sys_conf);

@@ -89,7 +89,7 @@ typedef struct zp_autoconf {
     unsigned affinity_cpus;
     unsigned quota_cpus;   /* 0 when there is no quota */
     uint64_t phys_bytes;   /* physical memory */
-    uint64_t shards, tls_cache, tls_cache_bytes, max_per_shard, pool_bytes;
+    uint64_t shards, tls_cache, tls_cache_bytes, pool_bytes;
 } zp_autoconf_t;
 
 /* Count usable CPUs and memory of this process (no malloc, no stdio). */

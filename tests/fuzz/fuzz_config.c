@@ -525,7 +525,6 @@ static void mode_cgroup(const uint8_t *p, size_t n)
     CHECK(ac.shards >= 4 && ac.shards <= 128 && !(ac.shards & (ac.shards - 1)), "shards %llu",
           (unsigned long long)ac.shards);
     CHECK(ac.tls_cache >= 2 && ac.tls_cache <= 8, "tls_cache");
-    CHECK(ac.max_per_shard >= 16 && ac.max_per_shard <= 64, "max_per_shard");
     CHECK(ac.pool_bytes >= 16 * ZP_MIB, "pool_bytes %llu", (unsigned long long)ac.pool_bytes);
     CHECK(ac.tls_cache_bytes <= ac.pool_bytes / 4 && ac.tls_cache_bytes <= 64 * ZP_MIB,
           "tls_cache_bytes");

@@ -586,14 +586,14 @@ Test(autoconf, formulas_at_several_cpu_counts)
 {
     static const struct {
         unsigned cpus;
-        uint64_t shards, tls, mps, pool, tlsb;
+        uint64_t shards, tls, pool, tlsb;
     } rows[] = {
-        { 1, 4, 2, 16, 256 * ZP_MIB, 16 * ZP_MIB },
-        { 2, 4, 2, 16, 256 * ZP_MIB, 16 * ZP_MIB },
-        { 3, 4, 2, 16, 256 * ZP_MIB, 16 * ZP_MIB },
-        { 8, 4, 6, 16, 512 * ZP_MIB, 32 * ZP_MIB },
-        { 64, 32, 8, 64, 4 * ZP_GIB, 32 * ZP_MIB },
-        { 256, 128, 8, 64, 8 * ZP_GIB, 16 * ZP_MIB }, /* budget capped at memory / 8 */
+        { 1, 4, 2, 256 * ZP_MIB, 16 * ZP_MIB },
+        { 2, 4, 2, 256 * ZP_MIB, 16 * ZP_MIB },
+        { 3, 4, 2, 256 * ZP_MIB, 16 * ZP_MIB },
+        { 8, 4, 6, 512 * ZP_MIB, 32 * ZP_MIB },
+        { 64, 32, 8, 4 * ZP_GIB, 32 * ZP_MIB },
+        { 256, 128, 8, 8 * ZP_GIB, 16 * ZP_MIB }, /* budget capped at memory / 8 */
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         zp_autoconf_t ac;
@@ -601,7 +601,6 @@ Test(autoconf, formulas_at_several_cpu_counts)
         cr_expect_eq(ac.cpus, rows[i].cpus);
         cr_expect_eq(ac.shards, rows[i].shards, "cpus %u", rows[i].cpus);
         cr_expect_eq(ac.tls_cache, rows[i].tls, "cpus %u", rows[i].cpus);
-        cr_expect_eq(ac.max_per_shard, rows[i].mps, "cpus %u", rows[i].cpus);
         cr_expect_eq(ac.pool_bytes, rows[i].pool, "cpus %u", rows[i].cpus);
         cr_expect_eq(ac.tls_cache_bytes, rows[i].tlsb, "cpus %u", rows[i].cpus);
     }
