@@ -399,3 +399,24 @@ bh_result_t bh_measure(const bh_case_t *c, const char *note)
     bh_emit(c->bench, c->param, &r, note);
     return r;
 }
+
+unsigned bh_parse_threads(int argc, char **argv, const char *name, const char *dflt,
+                          unsigned *thr, unsigned max)
+{
+    char buf[64];
+    const char *list = dflt;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--threads") && i + 1 < argc) {
+            list = argv[++i];
+        } else {
+            fprintf(stderr, "usage: %s [options] [--threads %s]\n", name, dflt);
+            bh_usage_common();
+            return 0;
+        }
+    }
+    snprintf(buf, sizeof buf, "%s", list);
+    unsigned n = 0;
+    for (char *t = strtok(buf, ","); t && n < max; t = strtok(NULL, ","))
+        thr[n++] = (unsigned)atoi(t);
+    return n;
+}

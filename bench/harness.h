@@ -74,6 +74,11 @@ void bh_run_pair(const bh_case_t *a, const bh_case_t *b, bh_result_t *ra, bh_res
 uint64_t bh_now_ns(void);
 /* Parse "64K", "1M", "2G", "4096". 0 on error. */
 size_t bh_parse_size(const char *s);
+/* The only option of a program whose cases differ by thread count: "--threads 1,2" fills
+ * thr[] (at most max counts) and returns how many; argv as bh_parse left it. 0 on a bad or
+ * unknown argument, after printing "usage: NAME [options] [--threads DEFAULT]". */
+unsigned bh_parse_threads(int argc, char **argv, const char *name, const char *dflt,
+                          unsigned *thr, unsigned max);
 /* Format a byte count the way bh_parse_size reads it ("64K", "1M", "1536K"). */
 void bh_fmt_size(char *out, size_t cap, size_t bytes);
 /* A small fast PRNG (xorshift64*), one state per thread. */

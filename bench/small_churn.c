@@ -58,18 +58,10 @@ int main(int argc, char **argv)
     argc = bh_parse(argc, argv);
     const char *sc = getenv("ZP_BENCH_SCRUB");
     scrub_before_free = sc != NULL && strcmp(sc, "1") == 0;
-    unsigned thr[4] = {1}, nt = 1;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--threads") && i + 1 < argc) {
-            nt = 0;
-            for (char *t = strtok(argv[++i], ","); t && nt < 4; t = strtok(NULL, ","))
-                thr[nt++] = (unsigned)atoi(t);
-        } else {
-            fprintf(stderr, "usage: small_churn [options] [--threads 1,2]\n");
-            bh_usage_common();
-            return 2;
-        }
-    }
+    unsigned thr[4];
+    unsigned nt = bh_parse_threads(argc, argv, "small_churn", "1", thr, 4);
+    if (nt == 0)
+        return 2;
     static sc_t c;
     for (unsigned t = 0; t < nt; t++) {
         unsigned n = thr[t] < 1 ? 1 : thr[t] > MAX_THREADS ? MAX_THREADS : thr[t];

@@ -74,18 +74,10 @@ static void body(void *ctx, unsigned tid, uint64_t iters)
 int main(int argc, char **argv)
 {
     argc = bh_parse(argc, argv);
-    unsigned thr[4] = {2, 4}, nt = 2;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--threads") && i + 1 < argc) {
-            nt = 0;
-            for (char *t = strtok(argv[++i], ","); t && nt < 4; t = strtok(NULL, ","))
-                thr[nt++] = (unsigned)atoi(t);
-        } else {
-            fprintf(stderr, "usage: xthread [options] [--threads 2,4]\n");
-            bh_usage_common();
-            return 2;
-        }
-    }
+    unsigned thr[4];
+    unsigned nt = bh_parse_threads(argc, argv, "xthread", "2,4", thr, 4);
+    if (nt == 0)
+        return 2;
     static xt_t x;
     for (unsigned t = 0; t < nt; t++) {
         unsigned n = thr[t] < 2 ? 2 : thr[t] > 2 * MAX_PAIRS ? 2 * MAX_PAIRS : thr[t] & ~1u;
