@@ -1,7 +1,7 @@
 /* The pool: the public API of zeropool.h. Call tree:
  *
  *   zp_get ── thread cache hit (no lock, no atomic) ──────────────────────── return
- *          └─ zp_get_slow ─┬─ own shard ─ other shards (steal) ─ a larger class (<= 1.5x)
+ *          └─ zp_get_slow ─┬─ own shard ─ other shards (steal) ─ a larger class (<= 2x)
  *                          ├─ own shard's evicted slots
  *                          ├─ carve a never-used slot (pool lock) ─ direct mapping (huge)
  *                          └─ NULL + ENOMEM
@@ -416,9 +416,9 @@ static zp_slot_t *zp_get_from_shards(zp_pool_t *pool, unsigned cls, unsigned hom
     return NULL;
 }
 
-/* A miss in its class takes a resident free buffer of a larger class, when it wastes at most a
- * third of the slot (two classes up at most), before any page is faulted in: with sizes that
- * vary, scrubbed memory of a neighbouring class serves instead of fresh pages. */
+/* A miss in its class takes a resident free buffer of a larger class, up to zp_larger_reach
+ * (2) times its size, before any page is faulted in: with sizes that vary, scrubbed memory of
+ * a neighbouring class serves instead of fresh pages. */
 unsigned zp_larger_reach = 2;
 
 static zp_slot_t *zp_get_larger(zp_pool_t *pool, unsigned cls, unsigned home, zp_tstats_t *st)
