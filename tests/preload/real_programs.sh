@@ -149,7 +149,12 @@ for c in "${all_cases[@]}"; do
         why=
         [ "$got" = "$want" ] || why="exit status $got, plain $want"
         [ -z "$why" ] && ! cmp -s "$tmp/$c.plain" "$tmp/$c.$mode" && why="output differs"
-        [ -z "$why" ] && ! grep -qs '"pool":true' "$tmp/stats/$c.$mode".* && why="the pool served nothing"
+        # gzip's buffers are static: it never asks for 64 KiB (the pool used to be created in it
+        # only by libstdc++'s start-up allocation, which a private jemalloc no longer brings in)
+        small_only=
+        [ "$mode" = 64k ] && [ "$c" = gzip ] && small_only=1
+        [ -z "$why" ] && [ -z "$small_only" ] && ! grep -qs '"pool":true' "$tmp/stats/$c.$mode".* &&
+            why="the pool served nothing"
         if [ -z "$why" ]; then
             passed=$((passed + 1)); echo "ok   $c ($mode, ${secs}s)"
         else
