@@ -177,6 +177,18 @@ static void report(const char *what, uintptr_t was, const void *q, size_t leaked
     total_leak += leaked;
 }
 
+/* Free p (n bytes, its secret paged out), allocate n bytes again and report what of the secret
+ * the new block shows. */
+static void free_and_scan(const char *what, char *p, size_t n)
+{
+    uintptr_t was = (uintptr_t)p;
+    naive_reuse = p;
+    xfree(p, n);
+    char *q = xalloc_again(n);
+    report(what, was, q, scan(q, n));
+    xfree(q, n);
+}
+
 static void case_full(const char *what, size_t n, unsigned rounds)
 {
     for (unsigned r = 0; r < rounds; r++) {
@@ -185,12 +197,7 @@ static void case_full(const char *what, size_t n, unsigned rounds)
             exit(2);
         fill(p, n);
         must_swap(what, p, 0, n);
-        uintptr_t was = (uintptr_t)p;
-        naive_reuse = p;
-        xfree(p, n);
-        char *q = xalloc_again(n);
-        report(what, was, q, scan(q, n));
-        xfree(q, n);
+        free_and_scan(what, p, n);
     }
 }
 
@@ -207,12 +214,7 @@ static void case_sparse(void)
         fill(p + off, pg);
         must_swap(what, p, off, pg);
     }
-    uintptr_t was = (uintptr_t)p;
-    naive_reuse = p;
-    xfree(p, n);
-    char *q = xalloc_again(n);
-    report(what, was, q, scan(q, n));
-    xfree(q, n);
+    free_and_scan(what, p, n);
 }
 
 static void case_shrink(void)
@@ -234,12 +236,8 @@ static void case_shrink(void)
         fprintf(stderr, "swap_leak: the shrink lost kept bytes (%zu of %zu)\n", kept, keep);
         exit(2);
     }
-    uintptr_t was = (uintptr_t)p;
-    naive_reuse = p;
-    xfree(p, n); /* under zeropool: the slack check must find zeros, not stale swapped bytes */
-    char *q = xalloc_again(n);
-    report(what, was, q, scan(q, n));
-    xfree(q, n);
+    /* under zeropool: the slack check must find zeros, not stale swapped bytes */
+    free_and_scan(what, p, n);
 }
 
 int main(int argc, char **argv)
