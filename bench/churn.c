@@ -10,6 +10,10 @@
  *   mix       malloc of 64K,128K,...,8M (each 1/8, fixed pseudo-random order), every byte
  *             written, free
  *   mixsmall  the same over 4K,8K,...,1M: for the ZEROPOOL_THRESHOLD sweep
+ * A mix is a shuffled sequence holding each size equally often, and one iteration of the
+ * harness is a whole pass over it, so every run and every allocator does the same work: sizes
+ * that differ 128-fold make a run of a few random draws meaningless (its time is the luck of
+ * the draw), which is what a per-draw iteration gave when calibration picked few of them.
  *
  * usage: churn [common options] [--patterns full,page,calloc,mix] [--sizes 64K,1M,16M]
  *              [--threads 1,2] */
@@ -19,13 +23,26 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SEQ_LEN 4096
+#define SEQ_LEN 72 /* a pass over a mix: each of its 8 (or 9) sizes 9 (or 8) times */
 #define MAX_THREADS 64
 
 enum { P_FULL, P_PAGE, P_CALLOC, P_MIX, P_MIXSMALL, P_COUNT };
 static const char *const pat_name[P_COUNT] = {"full", "page", "calloc", "mix", "mixsmall"};
 
 static size_t seq_mix[SEQ_LEN], seq_small[SEQ_LEN];
+
+/* seq: n_sizes sizes doubling from lo, each SEQ_LEN / n_sizes times, in a fixed shuffle. */
+static void make_mix(size_t *seq, size_t lo, unsigned n_sizes, uint64_t *s)
+{
+    for (unsigned i = 0; i < SEQ_LEN; i++)
+        seq[i] = lo << (i % n_sizes);
+    for (unsigned i = SEQ_LEN - 1; i > 0; i--) {
+        unsigned j = (unsigned)(bh_rand(s) % (i + 1));
+        size_t t = seq[i];
+        seq[i] = seq[j];
+        seq[j] = t;
+    }
+}
 
 typedef struct churn {
     int pat;
@@ -44,6 +61,8 @@ static void body(void *ctx, unsigned tid, uint64_t iters)
     churn_t *c = ctx;
     const size_t *seq = c->pat == P_MIX ? seq_mix : seq_small;
     uint64_t pos = c->pos[tid];
+    if (c->pat >= P_MIX)
+        iters *= SEQ_LEN; /* an iteration is a pass over the mix */
     for (uint64_t i = 0; i < iters; i++) {
         size_t n = c->size;
         char *p;
@@ -64,7 +83,7 @@ static void body(void *ctx, unsigned tid, uint64_t iters)
             memset(p, 0xA5, n < 4096 ? n : 4096);
             break;
         default:
-            n = seq[pos++ & (SEQ_LEN - 1)];
+            n = seq[pos++ % SEQ_LEN];
             if (!(p = malloc(n)))
                 fail_oom(n);
             memset(p, 0xA5, n);
@@ -122,10 +141,8 @@ int main(int argc, char **argv)
     int nt = parse_list(thr_s, thr, 8, true);
 
     uint64_t s = 0x2545F4914F6CDD1Dull;
-    for (unsigned i = 0; i < SEQ_LEN; i++) {
-        seq_mix[i] = (size_t)(64 << 10) << (bh_rand(&s) % 8);  /* 64K .. 8M */
-        seq_small[i] = (size_t)(4 << 10) << (bh_rand(&s) % 9); /* 4K .. 1M */
-    }
+    make_mix(seq_mix, (size_t)64 << 10, 8, &s);  /* 64K .. 8M */
+    make_mix(seq_small, (size_t)4 << 10, 9, &s); /* 4K .. 1M */
     static churn_t c;
     for (int t = 0; t < nt; t++) {
         unsigned threads = (unsigned)thr[t];
@@ -140,7 +157,7 @@ int main(int argc, char **argv)
                 c.pat = pat;
                 c.size = sizes[z];
                 for (unsigned k = 0; k < MAX_THREADS; k++)
-                    c.pos[k] = (uint64_t)k * 977;
+                    c.pos[k] = (uint64_t)k * 31; /* threads at different points of the pass */
                 snprintf(bench, sizeof bench, "churn.%s", pat_name[pat]);
                 if (pat >= P_MIX)
                     snprintf(param, sizeof param, "size=%s threads=%u",
@@ -150,7 +167,8 @@ int main(int argc, char **argv)
                     snprintf(param, sizeof param, "size=%s threads=%u", sz, threads);
                 }
                 bh_case_t bc = {.bench = bench, .param = param, .threads = threads,
-                                .body = body, .ctx = &c};
+                                .body = body, .ctx = &c,
+                                .ops_per_iter = pat >= P_MIX ? SEQ_LEN : 1};
                 bh_measure(&bc, NULL);
             }
         }
