@@ -215,6 +215,7 @@ typedef struct zp_ip_tcount {
     uint64_t small_frees;
     uint64_t small_scrubbed; /* bytes */
     int state;               /* 0 new, 1 registered, 2 global sums, 3 registering */
+    int *errp;               /* this thread's errno, cached: no __errno_location call per free */
     struct zp_ip_tcount *next, *prev;
 } zp_ip_tcount_t;
 extern __thread zp_ip_tcount_t zp_ip_tcount;
@@ -276,9 +277,14 @@ ZP_IP_INLINE void zp_ip_free(void *p)
         zp_ip_free_slow(p);
         return;
     }
-    int e = errno; /* jemalloc may unmap; free must not change errno */
+    /* jemalloc may unmap; free must not change errno. The address of errno is fixed for a
+     * thread's life, so it is looked up once (one call through the PLT saved per free). */
+    int *ep = zp_ip_tcount.errp;
+    if (ZP_UNLIKELY(ep == NULL))
+        ep = zp_ip_tcount.errp = &errno;
+    int e = *ep;
     zp_ip_small_free(p);
-    errno = e;
+    *ep = e;
 }
 
 #endif
