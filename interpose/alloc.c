@@ -26,8 +26,9 @@ zp_ip_state_t zp_ip = {.scrub_small = true, .brk_lo = UINTPTR_MAX};
  * jemalloc may be configured with), so they win: it must never take memory from the program
  * break (the break is how free recognises glibc's blocks; "secondary", its default, would use
  * it when mmap fails), and must never write into a freed block (the scrub's zeros are what
- * calloc relies on). */
-const char *zp_je_malloc_conf_2_conf_harder = "dss:disabled,junk:false";
+ * calloc relies on). Its heap profiler stays off: it is the only caller of libm, which jemath.c
+ * replaces so that libm is not loaded. */
+const char *zp_je_malloc_conf_2_conf_harder = "dss:disabled,junk:false,prof:false";
 
 /* ZEROPOOL_VERBOSE: the one line that answers "is it loaded?". */
 static void ip_say_hello(bool disabled)

@@ -20,4 +20,10 @@ size_t zp_je_xallocx(void *p, size_t n, size_t extra, int flags);
 size_t zp_je_nallocx(size_t n, int flags);
 int zp_je_mallctl(const char *name, void *oldp, size_t *oldlenp, void *newp, size_t newlen);
 
+/* libm's exp, log and round, which jemalloc's heap profiler calls: renamed too, and defined in
+ * jemath.c, so that libzeropool.so does not load libm into every process. */
+double zp_je_libm_exp(double x);
+double zp_je_libm_log(double x);
+double zp_je_libm_round(double x);
+
 #endif

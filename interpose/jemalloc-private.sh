@@ -23,10 +23,20 @@ done
 ld -r -o all.o ./*.o
 # The public names: defined, global, not in jemalloc's own je_ namespace.
 nm --defined-only -g all.o | awk 'NF == 3 && $3 !~ /^je_/ && $3 !~ /^_/ {print $3 " zp_je_" $3}' >rename.txt
+# The libm functions it calls (only for heap profiling, which alloc.c turns off) are jemath.c's:
+# libzeropool.so then does not load libm into every process.
+for f in exp log round; do
+    echo "$f zp_je_libm_$f" >>rename.txt
+done
 grep -q '^mallocx zp_je_mallocx$' rename.txt || { echo "jemalloc-private.sh: no mallocx in $archive" >&2; exit 1; }
 objcopy --redefine-syms=rename.txt all.o "$out"
 # Nothing public may remain under its own name.
 if nm --defined-only -g "$out" | awk 'NF == 3 {print $3}' | grep -qxE 'malloc|free|calloc|realloc|mallocx|mallctl|sdallocx'; then
     echo "jemalloc-private.sh: a public jemalloc name survived the renaming" >&2
+    exit 1
+fi
+# Nothing of libm may be left: it would come back as a dependency.
+if nm -u "$out" | awk '{print $2}' | grep -qxE 'exp|log|round|pow|ceil|floor|sqrt|log2|exp2'; then
+    echo "jemalloc-private.sh: jemalloc refers to a libm function jemath.c does not define" >&2
     exit 1
 fi
