@@ -441,6 +441,15 @@ static zp_slot_t *zp_get_fresh(zp_pool_t *pool, unsigned cls, unsigned home, zp_
     zp_slot_t *s = zp_shard_pop_empty(pool, sh, cls);
     sh->class_fresh[cls]++;
     pthread_mutex_unlock(&sh->lock);
+    /* Evicted or trimmed slots of other shards before new address space: buffers freed by
+     * other threads (and malloc_trim) leave them there, and carving past them would grow the
+     * reservation while the live set stays level. */
+    for (unsigned k = 1; !s && k <= pool->shard_mask; k++) {
+        zp_shard_t *o = &pool->shards[(home + k) & pool->shard_mask];
+        pthread_mutex_lock(&o->lock);
+        s = zp_shard_pop_empty(pool, o, cls);
+        pthread_mutex_unlock(&o->lock);
+    }
     if (!s) {
         pthread_mutex_lock(&pool->lock);
         s = zp_span_carve(pool, cls);
