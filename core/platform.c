@@ -336,6 +336,17 @@ static void (*zp_os_term_fn[ZP_OS_SIG_MAX])(int);
 static void zp_os_term_handler(int sig)
 {
     int e = errno;
+    /* fn may arm an alarm to bound its work: SIGALRM must then be able to end the process,
+     * although this handler blocks every signal. The process is ending anyway. */
+    struct sigaction alrm;
+    memset(&alrm, 0, sizeof alrm);
+    alrm.sa_handler = SIG_DFL;
+    sigemptyset(&alrm.sa_mask);
+    (void)sigaction(SIGALRM, &alrm, NULL);
+    sigset_t a;
+    sigemptyset(&a);
+    sigaddset(&a, SIGALRM);
+    (void)pthread_sigmask(SIG_UNBLOCK, &a, NULL);
     if (sig > 0 && sig < ZP_OS_SIG_MAX && zp_os_term_fn[sig] != NULL)
         zp_os_term_fn[sig](sig);
     /* Back to the default action, then the same signal again, unblocked: the process ends as

@@ -82,6 +82,11 @@ void zp_put(zp_pool_t *pool, void *buf);
 size_t zp_usable_size(zp_pool_t *pool, const void *buf);
 /* Counters summed over the shards and every thread's cache. */
 void zp_pool_stats(zp_pool_t *pool, zp_stats_t *out);
+/* For a signal handler about to read the statistics: true when none of the pool's locks is
+ * held (each is tried and released; one another thread holds is retried for up to ~20 ms).
+ * False means the interrupted code, or in a freshly forked child the fork itself, may hold
+ * one, and zp_pool_stats or zp_pool_class_stats could then wait forever. */
+bool zp_pool_locks_free(zp_pool_t *pool);
 /* Release every free buffer's memory to the kernel (address space is kept). Bytes released. */
 size_t zp_pool_trim(zp_pool_t *pool);
 /* Unmap everything. Buffers still out become invalid. */

@@ -312,6 +312,19 @@ void zp_ip_count_sum(uint64_t *frees, uint64_t *bytes)
     *bytes = b + atomic_load_explicit(&ip_tc_late_bytes, memory_order_relaxed);
 }
 
+bool zp_ip_count_lock_free(void)
+{
+    for (int i = 0; i < 200; i++) { /* another thread's hold is brief: up to ~20 ms */
+        if (pthread_mutex_trylock(&ip_tc_lock) == 0) {
+            pthread_mutex_unlock(&ip_tc_lock);
+            return true;
+        }
+        struct timespec ts = { 0, 100000 };
+        nanosleep(&ts, NULL);
+    }
+    return false;
+}
+
 /* ---- pointers nobody here allocated ----
  * Policy: a block in the brk heap belongs to glibc's own malloc. The only ways to get
  * one are a library opened with RTLD_DEEPBIND (its malloc binds to glibc's, not ours) or

@@ -226,13 +226,25 @@ void zp_ip_live_final(void)
 }
 
 /* SIGTERM or SIGINT with the default action: the last write, then the platform layer lets the
- * signal end the process. An alarm bounds the write: a lock held by the interrupted code
- * would otherwise hang a process that was asked to stop. */
+ * signal end the process. An alarm bounds the write, whatever it meets. */
 static void live_on_terminate(int sig)
 {
     (void)sig;
-    (void)alarm(10);
+    (void)alarm(10); /* the platform layer made SIGALRM's action the default, unblocked */
+    /* Every lock the write takes must be free now: held by the code this signal interrupted,
+     * or in a child the fork is still setting up (its handlers re-create the locks, and a
+     * SIGTERM can land in between), it would never be released. jemalloc's own locks are
+     * not taken at all: its totals are those of the last write. */
+    zp_pool_t *pool = atomic_load(&zp_ip.pool);
+    if ((pool != NULL && !zp_pool_locks_free(pool)) || !zp_ip_count_lock_free()) {
+        if (!atomic_exchange(&live.final_done, true))
+            zp_write_str(2, "zeropool: no final statistics: the signal came while the "
+                            "allocator held a lock (a fork in progress?)\n");
+        return;
+    }
+    atomic_store(&zp_ip_stats_in_signal, true);
     zp_ip_live_final();
+    atomic_store(&zp_ip_stats_in_signal, false);
 }
 
 /* ---- the timer thread ---- */

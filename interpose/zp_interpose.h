@@ -133,6 +133,10 @@ typedef struct zp_ip_je_totals {
     size_t allocated, active, mapped, resident;
 } zp_ip_je_totals_t;
 void zp_ip_je_totals(zp_ip_je_totals_t *t); /* libc.c */
+/* Set by the SIGTERM/SIGINT handler (live.c) around its last write: the statistics then
+ * read jemalloc's totals from the last write instead of taking jemalloc's locks, which the
+ * interrupted code (or, in a freshly forked child, the fork) may hold. */
+extern _Atomic bool zp_ip_stats_in_signal;
 
 /* ---- fast paths ---- */
 ZP_IP_INLINE size_t zp_ip_threshold(void)
@@ -221,6 +225,7 @@ typedef struct zp_ip_tcount {
 extern __thread zp_ip_tcount_t zp_ip_tcount;
 void zp_ip_count_slow(size_t scrubbed);                 /* alloc.c: registers the thread */
 void zp_ip_count_sum(uint64_t *frees, uint64_t *bytes); /* every thread's, for the statistics */
+bool zp_ip_count_lock_free(void); /* zp_ip_count_sum would not wait (signal handlers) */
 
 /* Free a jemalloc block: scrub its usable size (looked up once, then passed to the sized free,
  * which skips jemalloc's own lookup), count it. */
