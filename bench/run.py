@@ -527,6 +527,9 @@ def main():
     # per-process options: the harness's own runs within one process
     runs_in, ms_in = ("1", "4") if q else ("3", "25")
     hopt = ["--runs", runs_in, "--ms", ms_in] + (["--warmup", "0"] if q else [])
+    # Small blocks and cross-thread frees: ~40 ns operations on two threads, where a 25 ms run
+    # is at the mercy of one descheduling (runs of 1 ns to 600 ns per op were seen): 150 ms.
+    sopt = hopt if q else ["--runs", runs_in, "--ms", "150"]
     rounds = max(3, args.rounds or (3 if q else 5))
     failures, rows = [], []
     load0, t0 = loadavg(), time.monotonic()
@@ -556,8 +559,8 @@ def main():
                             base[0:1] + base[2:3] + sweep, rounds, 300, failures, prefix="sweep.")
     if "small" in parts:
         rows += interleaved("small_churn", [os.path.join(bdir, "small_churn"), "--threads", "1,2"]
-                            + hopt, base + [jescrub, zp[0], noscrub], rounds, 120, failures)
-        rows += interleaved("xthread", [os.path.join(bdir, "xthread"), "--threads", "2,4"] + hopt,
+                            + sopt, base + [jescrub, zp[0], noscrub], rounds, 120, failures)
+        rows += interleaved("xthread", [os.path.join(bdir, "xthread"), "--threads", "2,4"] + sopt,
                             base + [zp[0], noscrub], rounds, 120, failures)
     if "ckpt" in parts:
         ck = [os.path.join(bdir, "ckpt_load"), "--runs", "1" if q else "3", "--warmup",
