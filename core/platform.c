@@ -333,24 +333,9 @@ bool zp_os_can_commit(size_t size)
 #define ZP_OS_SIG_MAX 65
 static void (*zp_os_term_fn[ZP_OS_SIG_MAX])(int);
 
-static void zp_os_term_handler(int sig)
+/* sig's action back to the default, and sig unblocked in this thread. */
+static void zp_os_sig_default(int sig)
 {
-    int e = errno;
-    /* fn may arm an alarm to bound its work: SIGALRM must then be able to end the process,
-     * although this handler blocks every signal. The process is ending anyway. */
-    struct sigaction alrm;
-    memset(&alrm, 0, sizeof alrm);
-    alrm.sa_handler = SIG_DFL;
-    sigemptyset(&alrm.sa_mask);
-    (void)sigaction(SIGALRM, &alrm, NULL);
-    sigset_t a;
-    sigemptyset(&a);
-    sigaddset(&a, SIGALRM);
-    (void)pthread_sigmask(SIG_UNBLOCK, &a, NULL);
-    if (sig > 0 && sig < ZP_OS_SIG_MAX && zp_os_term_fn[sig] != NULL)
-        zp_os_term_fn[sig](sig);
-    /* Back to the default action, then the same signal again, unblocked: the process ends as
-     * if we had never been there. */
     struct sigaction dfl;
     memset(&dfl, 0, sizeof dfl);
     dfl.sa_handler = SIG_DFL;
@@ -360,6 +345,19 @@ static void zp_os_term_handler(int sig)
     sigemptyset(&set);
     sigaddset(&set, sig);
     (void)pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+}
+
+static void zp_os_term_handler(int sig)
+{
+    int e = errno;
+    /* fn may arm an alarm to bound its work: SIGALRM must then be able to end the process,
+     * although this handler blocks every signal. The process is ending anyway. */
+    zp_os_sig_default(SIGALRM);
+    if (sig > 0 && sig < ZP_OS_SIG_MAX && zp_os_term_fn[sig] != NULL)
+        zp_os_term_fn[sig](sig);
+    /* Back to the default action, then the same signal again, unblocked: the process ends as
+     * if we had never been there. */
+    zp_os_sig_default(sig);
     errno = e;
     (void)raise(sig); /* returns only if the default action does not end the process */
 }
