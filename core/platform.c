@@ -402,3 +402,16 @@ void zp_os_on_stop_signals(void (*fn)(int sig))
     (void)zp_os_on_terminate(SIGTERM, fn);
     (void)zp_os_on_terminate(SIGINT, fn);
 }
+
+bool zp_os_mutex_free_soon(pthread_mutex_t *m)
+{
+    for (int i = 0; i < 200; i++) {
+        if (pthread_mutex_trylock(m) == 0) {
+            pthread_mutex_unlock(m);
+            return true;
+        }
+        struct timespec ts = { 0, 100000 }; /* 0.1 ms; nanosleep is async-signal-safe */
+        nanosleep(&ts, NULL);
+    }
+    return false;
+}

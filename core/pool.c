@@ -17,7 +17,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 static pthread_once_t zp_once = PTHREAD_ONCE_INIT;
 static uint64_t zp_next_id; /* registry lock */
@@ -331,25 +330,12 @@ ZP_API void zp_pool_stats(zp_pool_t *pool, zp_stats_t *out)
 #undef ZP_STATS_SET
 }
 
-static bool zp_try_briefly(pthread_mutex_t *m)
-{
-    for (int i = 0; i < 200; i++) {
-        if (pthread_mutex_trylock(m) == 0) {
-            pthread_mutex_unlock(m);
-            return true;
-        }
-        struct timespec ts = { 0, 100000 }; /* 0.1 ms; nanosleep is async-signal-safe */
-        nanosleep(&ts, NULL);
-    }
-    return false;
-}
-
 ZP_API bool zp_pool_locks_free(zp_pool_t *pool)
 {
-    if (!zp_try_briefly(&pool->lock) || !zp_try_briefly(&pool->stats_lock))
+    if (!zp_os_mutex_free_soon(&pool->lock) || !zp_os_mutex_free_soon(&pool->stats_lock))
         return false;
     for (unsigned i = 0; i <= pool->shard_mask; i++)
-        if (!zp_try_briefly(&pool->shards[i].lock))
+        if (!zp_os_mutex_free_soon(&pool->shards[i].lock))
             return false;
     return true;
 }

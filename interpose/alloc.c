@@ -314,15 +314,7 @@ void zp_ip_count_sum(uint64_t *frees, uint64_t *bytes)
 
 bool zp_ip_count_lock_free(void)
 {
-    for (int i = 0; i < 200; i++) { /* another thread's hold is brief: up to ~20 ms */
-        if (pthread_mutex_trylock(&ip_tc_lock) == 0) {
-            pthread_mutex_unlock(&ip_tc_lock);
-            return true;
-        }
-        struct timespec ts = { 0, 100000 };
-        nanosleep(&ts, NULL);
-    }
-    return false;
+    return zp_os_mutex_free_soon(&ip_tc_lock);
 }
 
 /* ---- pointers nobody here allocated ----
