@@ -25,8 +25,8 @@ zp_ip_state_t zp_ip = {.scrub_small = true, .brk_lo = UINTPTR_MAX};
 /* The private jemalloc's options, read at its start-up after MALLOC_CONF (which a program's own
  * jemalloc may be configured with), so they win: it must never take memory from the program
  * break (the break is how free recognises glibc's blocks; "secondary", its default, would use
- * it when mmap fails), and must never write into a freed block (the scrub's zeros are what
- * calloc relies on). Its heap profiler stays off: it is the only caller of libm, which jemath.c
+ * it when mmap fails), and its junk filling stays off (the scrub already zeroes a freed
+ * block). Its heap profiler stays off: it is the only caller of libm, which jemath.c
  * replaces so that libm is not loaded. */
 const char *zp_je_malloc_conf_2_conf_harder = "dss:disabled,junk:false,prof:false";
 
@@ -75,7 +75,6 @@ void zp_ip_init(void)
     bool off = zp_ip.opts.disable != 0;
     bool scrub = !off && zp_ip.opts.scrub_small;
     atomic_store(&zp_ip.scrub_small, scrub);
-    atomic_store(&zp_ip.small_zeroed, scrub && zp_ip.opts.zero_on_alloc == ZP_ZERO_ALLOC_OFF);
     if (zp_ip.opts.verbose)
         ip_say_hello(off);
     atomic_store(&zp_ip.state, ZP_IP_READY);
@@ -175,29 +174,6 @@ ZP_NOINLINE void *zp_ip_alloc_slow(size_t n, size_t align, bool zero)
     if (zp_ip.opts.disable) /* threshold is ZP_IP_HUGE then: only the size check */
         return ip_unpooled(n, align, zero);
     return ip_large(n, align, zero);
-}
-
-/* calloc of a jemalloc block while the small scrub is off (a freed block keeps its data) or
- * ZEROPOOL_ZERO_ON_ALLOC asks for defence in depth: on re-zeroes, verify checks the claim that
- * scrubbed blocks come back zero and reports the block that does not. */
-ZP_NOINLINE void *zp_ip_small_calloc(size_t n)
-{
-    if (zp_ip.opts.zero_on_alloc != ZP_ZERO_ALLOC_VERIFY ||
-        !atomic_load_explicit(&zp_ip.scrub_small, memory_order_relaxed))
-        return zp_ip_small(n, MALLOCX_ZERO);
-    void *p = zp_ip_small(n, 0);
-    if (p == NULL)
-        return NULL;
-    size_t usable = zp_je_sallocx(p, 0);
-    const unsigned char *c = p;
-    unsigned char acc = 0;
-    for (size_t i = 0; i < usable; i++)
-        acc |= c[i];
-    if (ZP_UNLIKELY(acc != 0)) {
-        zp_ip_report_misuse(NULL, ZP_MISUSE_NOT_ZERO, p, usable);
-        memset(p, 0, usable); /* ZEROPOOL_ON_ERROR=report: hand it out zeroed all the same */
-    }
-    return p;
 }
 
 /* free of a pointer into a jemalloc block that does not start it (p + 16): jemalloc would hand

@@ -51,7 +51,6 @@ typedef struct zp_ip_state {
     _Atomic size_t threshold;    /* smallest pooled request; 0 until loaded; ZP_IP_HUGE without a pool */
     zp_pool_t *_Atomic pool;     /* created at the first large request */
     _Atomic bool scrub_small;    /* scrub jemalloc blocks on free */
-    _Atomic bool small_zeroed;   /* every free jemalloc block is zero: calloc needs no memset */
     _Atomic int state;           /* ZP_IP_UNINIT -> ZP_IP_INITIALIZING -> ZP_IP_READY */
     _Atomic int pool_state;      /* ZP_IP_POOL_NONE -> CREATING -> UP or FAILED */
     _Atomic uintptr_t brk_lo;    /* the program break at start-up; UINTPTR_MAX before */
@@ -67,7 +66,6 @@ extern void *__curbrk; /* glibc's program break (exported, GLIBC_2.2.5) */
 /* ---- slow paths (alloc.c) ---- */
 void *zp_ip_alloc_slow(size_t n, size_t align, bool zero);
 void zp_ip_free_slow(void *p);
-void *zp_ip_small_calloc(size_t n); /* calloc of a jemalloc block that may not be zero */
 void zp_ip_small_invalid(void *p, size_t n); /* report a free of p inside a jemalloc block */
 void *zp_ip_realloc(void *p, size_t n);
 void *zp_ip_reallocarray(void *p, size_t n, size_t m);
@@ -276,14 +274,10 @@ ZP_IP_INLINE void *zp_ip_calloc(size_t n, size_t m)
     size_t t;
     if (ZP_UNLIKELY(__builtin_mul_overflow(n, m, &t)))
         return zp_ip_enomem();
-    if (ZP_LIKELY(t < zp_ip_threshold())) {
-        /* With the small scrub on (from the start: it is only ever turned off), every block
-         * jemalloc hands out is zero already: fresh pages, or scrubbed over its usable size at
-         * free. ZEROPOOL_ZERO_ON_ALLOC=verify checks that claim (alloc.c). */
-        if (ZP_LIKELY(atomic_load_explicit(&zp_ip.small_zeroed, memory_order_relaxed)))
-            return zp_je_malloc(zp_ip_small_size(t));
-        return zp_ip_small_calloc(t);
-    }
+    /* jemalloc zeroes the block itself: a free block is not always zero, because jemalloc frees
+     * its own blocks (a thread's cache, at the thread's exit) where no scrub runs. */
+    if (ZP_LIKELY(t < zp_ip_threshold()))
+        return zp_je_calloc(1, zp_ip_small_size(t)); /* NULL + ENOMEM on failure */
     return zp_ip_alloc_slow(t, 0, true); /* pool buffers are known zero */
 }
 
