@@ -23,7 +23,7 @@
 #define ZP_API __attribute__((visibility("default")))
 
 #define ZP_CHUNK_MIN ((size_t)8 << 20)       /* the first reservation: an idle process stays small */
-#define ZP_CHUNK_DEFAULT ((size_t)256 << 20) /* the largest step, once the pool has grown */
+#define ZP_CHUNK_DEFAULT ((size_t)64 << 20) /* the largest step: a late one adds little to VmSize */
 #define ZP_SPAN_TARGET ((size_t)64 << 20)
 
 #define ZP_MAX_CLASSES 64
