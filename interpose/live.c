@@ -100,6 +100,19 @@ static void live_say_error(const char *path, const char *what, int err, const ch
     zp_buf_flush(&b, 2);
 }
 
+/* A descriptor held for the process's life must not be 0, 1 or 2: a program started with one
+ * of those closed expects it closed (and its next open to get it). Moved to 3 or above. */
+static int live_hold(int fd)
+{
+    if (fd < 0 || fd > 2)
+        return fd;
+    int nfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    int err = errno;
+    (void)close(fd);
+    errno = err;
+    return nfd;
+}
+
 /* Create (truncate) the file now, while we may still have the rights, and keep it open. */
 static void live_create(void)
 {
@@ -113,6 +126,7 @@ static void live_create(void)
         return;
     }
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0644);
+    fd = live_hold(fd);
     if (fd < 0) {
         live_say_error(path, "create", errno, "; statistics will go to stderr at exit");
         return;
@@ -161,7 +175,7 @@ static bool live_write_file(void)
         }
         if (rc == 0 && rename(tmp, path) == 0) {
             /* The held descriptor now names the replaced file: hold the new one instead. */
-            int nfd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+            int nfd = live_hold(open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY));
             struct stat st;
             if (nfd >= 0 && fstat(nfd, &st) == 0) {
                 if (live.fd >= 0 && live.fd_pid == getpid())

@@ -182,6 +182,37 @@ check "coverage: no note for a young process" \
 pid=$hpid
 stop hold TERM
 
+#### descriptors: a closed 0, 1 or 2 stays closed ####
+# The statistics file is held open from start-up (and reopened after each periodic rename):
+# a program started with stdin closed must still find descriptor 0 closed (CPython's
+# test_posix spawns one that checks exactly that).
+closed_at_start() { # FD [VAR=VALUE...]: exit 0 when FD, closed at exec, is still closed in main
+  local fd=$1
+  shift
+  ! env "$@" bash -c "/usr/bin/test -e /proc/self/fd/$fd $fd>&-"
+}
+closed_later() { # SECONDS [VAR=VALUE...]: exit 0 when a closed stdin is still closed after SECONDS
+  local secs=$1
+  shift
+  env "$@" python3 -c 'import os, sys, time
+time.sleep(float(sys.argv[1]))
+try:
+    os.fstat(0)
+except OSError:
+    sys.exit(0)
+sys.exit(1)' "$secs" <&-
+}
+for fd in 0 1 2; do
+  check "descriptors: without the preload, closed fd $fd is closed (the probe works)" \
+    closed_at_start "$fd"
+  check "descriptors: closed fd $fd stays closed with a statistics file" \
+    closed_at_start "$fd" LD_PRELOAD="$LIB" ZEROPOOL_STATS_FILE="$tmp/fd$fd.json"
+done
+check "descriptors: without the preload, a closed stdin is closed later (the probe works)" \
+  closed_later 2.5
+check "descriptors: closed stdin stays closed after periodic writes" \
+  closed_later 2.5 LD_PRELOAD="$LIB" ZEROPOOL_STATS_FILE="$tmp/fdi.json" ZEROPOOL_STATS_INTERVAL=1s
+
 #### the system-wide file (a test copy, named by ZEROPOOL_CONF_FILE) ####
 printf '# test\nstats:1\nthreshold:128K\n' >"$tmp/sys.conf"
 start sys serve ZEROPOOL_CONF_FILE="$tmp/sys.conf" ZEROPOOL_CONF=threshold:256K
