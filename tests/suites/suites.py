@@ -144,7 +144,10 @@ def run_glib(env, work, long_run, log, only=None):
 
     def one(prog):
         name, exe = prog
-        d = tempfile.mkdtemp(prefix=name + ".", dir=work)
+        # A short directory of the same length in every mode: programs bind unix sockets under
+        # it (gdbus-server-auth), and a path past sun_path's 108 bytes fails with BadAddress
+        # in the mode whose name is longer ("plain" > "64k").
+        d = tempfile.mkdtemp(prefix="zpg.", dir="/tmp")
         e = dict(env, HOME=d, XDG_RUNTIME_DIR=d, TMPDIR=d, LC_ALL="C.UTF-8")
         try:
             p = subprocess.run(exe, cwd=d, env=e, capture_output=True, timeout=300,
