@@ -5,8 +5,9 @@
  *
  * Call tree (fast paths are the static inlines below, everything else is noinline in alloc.c):
  *
- *   malloc/calloc   n < threshold ----------------------> zp_je_malloc    (jemalloc's fast path)
- *                   else -> zp_ip_alloc_slow: first call loads the options; then zp_get from
+ *   malloc          n < threshold ----------------------> zp_je_malloc    (jemalloc's fast path)
+ *   calloc          n < threshold ----------------------> zp_je_calloc    (jemalloc zeroes it)
+ *   malloc/calloc   else -> zp_ip_alloc_slow: first call loads the options; then zp_get from
  *                           the process-wide pool (created at the first large request), and
  *                           jemalloc when the pool is off, busy being created, or exhausted
  *   free            jemalloc block --------------------> scrub (inline stores) + zp_je_sdallocx
