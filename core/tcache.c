@@ -20,6 +20,7 @@ pthread_mutex_t zp_registry_lock = PTHREAD_MUTEX_INITIALIZER;
 zp_pool_t *zp_registry;
 static pthread_key_t zp_key;
 static zp_tcache_t *zp_tc_freelist; /* registry lock */
+static char *zp_tc_next, *zp_tc_end; /* the block caches are carved from (registry lock) */
 
 static zp_pool_t *zp_registry_find(uint64_t id)
 {
@@ -31,19 +32,24 @@ static zp_pool_t *zp_registry_find(uint64_t id)
 
 static zp_tcache_t *zp_tc_alloc(void)
 {
-    if (!zp_tc_freelist) {
-        size_t bytes = 16 * zp_os_page;
-        char *m = zp_os_meta_alloc(bytes);
-        if (!m)
-            return NULL;
-        for (size_t off = 0; off + sizeof(zp_tcache_t) <= bytes; off += sizeof(zp_tcache_t)) {
-            zp_tcache_t *tc = (zp_tcache_t *)(void *)(m + off);
-            tc->next = zp_tc_freelist;
-            zp_tc_freelist = tc;
-        }
-    }
+    /* Reused caches first; then the next one carved from a block of 16 pages, so that a block
+     * costs memory only as its caches are handed out (threading a list through a whole block
+     * at once touched all 16 pages in every process). */
     zp_tcache_t *tc = zp_tc_freelist;
-    zp_tc_freelist = tc->next;
+    if (tc) {
+        zp_tc_freelist = tc->next;
+    } else {
+        if ((size_t)(zp_tc_end - zp_tc_next) < sizeof(zp_tcache_t)) {
+            size_t bytes = 16 * zp_os_page;
+            char *m = zp_os_meta_alloc(bytes);
+            if (!m)
+                return NULL;
+            zp_tc_next = m;
+            zp_tc_end = m + bytes;
+        }
+        tc = (zp_tcache_t *)(void *)zp_tc_next;
+        zp_tc_next += sizeof(zp_tcache_t);
+    }
     memset(tc, 0, sizeof *tc);
     return tc;
 }
