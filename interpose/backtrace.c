@@ -2,18 +2,71 @@
  * No stdio, no malloc of ours. Names come from libunwind's ELF symbol table reader (static
  * functions too), which mallocs one small path string per lookup: report.c sets
  * zp_ip_reporting around a report, so such a request goes straight to jemalloc. dladdr (no
- * malloc in glibc) gives the module, and the name when libunwind finds none. */
+ * malloc in glibc) gives the module, and the name when libunwind finds none.
+ *
+ * libunwind (and the liblzma it links) is loaded at the first backtrace, not with the library:
+ * a process that never misuses memory does not map ~110 KiB of code it never runs. */
 #define UNW_LOCAL_ONLY
 #include <libunwind.h>
 
 #include "backtrace.h"
+#include "zp_base.h"
 #include "platform.h"
 
 #include <dlfcn.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <string.h>
 #include <ucontext.h>
+
+/* ---- libunwind, loaded on first use ---- */
+
+#ifndef ZP_LIBUNWIND_SONAME
+#define ZP_LIBUNWIND_SONAME "libunwind.so.8"
+#endif
+/* The names libunwind.h's macros give its functions (_ULx86_64_step for unw_step, ...). */
+#define BT_NAME(f) BT_NAME_(f)
+#define BT_NAME_(f) #f
+#define BT_FUNCS(X)                                                                       \
+    X(getcontext, unw_tdep_getcontext) X(init_local, unw_init_local)                      \
+    X(init_local2, unw_init_local2) X(get_reg, unw_get_reg) X(step, unw_step)             \
+    X(get_proc_name, unw_get_proc_name) X(backtrace, unw_backtrace)
+
+static struct {
+#define BT_FIELD(f, sym) __typeof__(sym) *f;
+    BT_FUNCS(BT_FIELD)
+#undef BT_FIELD
+} bt_unw;
+static _Atomic int bt_unw_state; /* 0 not tried, 1 loading, 2 loaded, 3 unavailable */
+static __thread bool bt_unw_loading;
+
+/* True once libunwind is loaded. The first caller loads it (dlopen may allocate: the thread's
+ * nested calls find bt_unw_loading set and go without); other threads wait for it. In a signal
+ * handler this is the dynamic loader's lock, which unwinding takes anyway (dl_iterate_phdr). */
+static bool bt_unw_ready(void)
+{
+    int s = atomic_load_explicit(&bt_unw_state, memory_order_acquire);
+    if (ZP_LIKELY(s == 2))
+        return true;
+    if (s == 3 || bt_unw_loading)
+        return false;
+    if (s == 0 && atomic_compare_exchange_strong(&bt_unw_state, &s, 1)) {
+        bt_unw_loading = true;
+        void *h = dlopen(ZP_LIBUNWIND_SONAME, RTLD_NOW | RTLD_LOCAL);
+        bool ok = h != NULL;
+#define BT_LOAD(f, sym) \
+        if (ok) ok = (*(void **)&bt_unw.f = dlsym(h, BT_NAME(sym))) != NULL;
+        BT_FUNCS(BT_LOAD)
+#undef BT_LOAD
+        bt_unw_loading = false;
+        atomic_store_explicit(&bt_unw_state, ok ? 2 : 3, memory_order_release);
+        return ok;
+    }
+    while ((s = atomic_load_explicit(&bt_unw_state, memory_order_acquire)) == 1)
+        sched_yield();
+    return s == 2;
+}
 
 /* ---- taking a backtrace ---- */
 
@@ -21,10 +74,10 @@ static void bt_unwind(zp_bt_t *bt, unw_cursor_t *c)
 {
     do {
         unw_word_t ip = 0;
-        if (unw_get_reg(c, UNW_REG_IP, &ip) != 0 || ip == 0)
+        if (bt_unw.get_reg(c, UNW_REG_IP, &ip) != 0 || ip == 0)
             break;
         bt->ip[bt->n++] = (uintptr_t)ip;
-    } while (bt->n < ZP_BT_MAX && unw_step(c) > 0);
+    } while (bt->n < ZP_BT_MAX && bt_unw.step(c) > 0);
 }
 
 __attribute__((noinline)) void zp_bt_here(zp_bt_t *bt)
@@ -33,7 +86,8 @@ __attribute__((noinline)) void zp_bt_here(zp_bt_t *bt)
     unw_cursor_t c;
     bt->n = 0;
     bt->exact0 = false;
-    if (unw_getcontext(&ctx) != 0 || unw_init_local(&c, &ctx) != 0)
+    if (!bt_unw_ready() || bt_unw.getcontext(&ctx) != 0 ||
+        bt_unw.init_local(&c, &ctx) != 0)
         return;
     bt_unwind(bt, &c);
 }
@@ -43,7 +97,8 @@ void zp_bt_signal(zp_bt_t *bt, void *uc)
     unw_cursor_t c;
     bt->n = 0;
     bt->exact0 = true;
-    if (unw_init_local2(&c, (unw_context_t *)uc, UNW_INIT_SIGNAL_FRAME) != 0)
+    if (!bt_unw_ready() ||
+        bt_unw.init_local2(&c, (unw_context_t *)uc, UNW_INIT_SIGNAL_FRAME) != 0)
         return;
     bt_unwind(bt, &c);
 }
@@ -71,11 +126,11 @@ static bool bt_unw_name(uintptr_t ip, bool exact, char *name, size_t len, uintpt
     unw_context_t ctx;
     unw_cursor_t c;
     unw_word_t o = 0;
-    if (unw_getcontext(&ctx) != 0)
+    if (!bt_unw_ready() || bt_unw.getcontext(&ctx) != 0)
         return false;
     ctx.uc_mcontext.gregs[REG_RIP] = (greg_t)ip;
-    if (unw_init_local2(&c, &ctx, exact ? UNW_INIT_SIGNAL_FRAME : 0) != 0 ||
-        unw_get_proc_name(&c, name, len, &o) != 0)
+    if (bt_unw.init_local2(&c, &ctx, exact ? UNW_INIT_SIGNAL_FRAME : 0) != 0 ||
+        bt_unw.get_proc_name(&c, name, len, &o) != 0)
         return false;
     *off = (uintptr_t)o;
     return name[0] != '\0';
@@ -135,7 +190,8 @@ void zp_bt_write(zp_buf_t *b, int fd, const zp_bt_t *bt)
         i++;
     }
     if (bt->n == 0) {
-        zp_buf_str(b, "    (no backtrace: libunwind could not unwind this stack)\n");
+        zp_buf_str(b, bt_unw_ready() ? "    (no backtrace: libunwind could not unwind this stack)\n"
+                                     : "    (no backtrace: " ZP_LIBUNWIND_SONAME " cannot be loaded)\n");
         return;
     }
     for (int k = 0; i < bt->n && k < ZP_BT_PRINT; i++, k++) {
@@ -212,7 +268,7 @@ static void bt_unlock(bt_bucket_t *bk)
 __attribute__((noinline)) void zp_bt_note_alloc(const void *p)
 {
     void *ips[ZP_BT_MAX];
-    int n = unw_backtrace(ips, ZP_BT_MAX);
+    int n = bt_unw_ready() ? bt_unw.backtrace(ips, ZP_BT_MAX) : 0;
     bt_bucket_t *t = bt_table_get(true);
     if (t == NULL || n <= 0)
         return;

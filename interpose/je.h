@@ -25,5 +25,7 @@ int zp_je_mallctl(const char *name, void *oldp, size_t *oldlenp, void *newp, siz
 double zp_je_libm_exp(double x);
 double zp_je_libm_log(double x);
 double zp_je_libm_round(double x);
+/* libgcc's _Unwind_Backtrace and _Unwind_GetIP (the profiler's), renamed the same way, are
+ * stubs in jemath.c, declared there with <unwind.h>'s types. */
 
 #endif

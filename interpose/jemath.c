@@ -4,11 +4,30 @@
  * programs never load it themselves. jemalloc calls them only for heap profiling (sampling
  * intervals and the unbiasing of sampled sizes), which alloc.c turns off ("prof:false"), so
  * they are never called in practice. They are still exact to within a few units in the last
- * place over the whole range (tests/unit/test_jemath.c compares them with libm's). */
+ * place over the whole range (tests/unit/test_jemath.c compares them with libm's).
+ * Also the two functions of libgcc's unwinder it refers to, for the same profiler and the same
+ * reason (libgcc_s): with profiling off they are never called, and they unwind nothing. */
 #include <stdint.h>
 #include <string.h>
+#include <unwind.h>
 
 #include "je.h"
+
+_Unwind_Reason_Code zp_je_unwind_backtrace(_Unwind_Trace_Fn fn, void *arg);
+_Unwind_Ptr zp_je_unwind_getip(struct _Unwind_Context *ctx);
+
+_Unwind_Reason_Code zp_je_unwind_backtrace(_Unwind_Trace_Fn fn, void *arg)
+{
+    (void)fn;
+    (void)arg;
+    return _URC_END_OF_STACK;
+}
+
+_Unwind_Ptr zp_je_unwind_getip(struct _Unwind_Context *ctx)
+{
+    (void)ctx;
+    return 0;
+}
 
 static double jm_from_bits(uint64_t u)
 {

@@ -30,7 +30,7 @@ done
 check "the example drop-in names the multiarch library" eval 'dpkg-deb --fsys-tarfile "$deb" | tar -xOf - ./usr/share/doc/zeropool/examples/zeropool-dropin.conf | grep -q "^Environment=LD_PRELOAD=/usr/lib/$triplet/libzeropool.so.0$"'
 check "nothing under /usr/local" eval '! grep -q "^/usr/local" "$tmp/files"'
 check "package name and version" eval 'dpkg-deb -f "$deb" Package Version | tr "\n" " " | grep -q "Package: zeropool Version: "'
-check "depends on libunwind, not on libjemalloc (jemalloc is linked in, private) (shlibs)" eval '! dpkg-deb -f "$deb" Depends | grep -q libjemalloc && dpkg-deb -f "$deb" Depends | grep -q libunwind'
+check "depends on libunwind (loaded for backtraces), not on libjemalloc (linked in, private)" eval '! dpkg-deb -f "$deb" Depends | grep -q libjemalloc && dpkg-deb -f "$deb" Depends | grep -q libunwind'
 
 #### a scratch root ####
 dpkg -x "$deb" "$tmp/root"

@@ -9,6 +9,11 @@ set -euo pipefail
 lib=$1 total=${2:-}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+# The library as installed (install, cp and dpkg write it afresh), not as the linker wrote it:
+# the kernel maps a library's text a page-cache folio at a time around each page run, and the
+# linker's writes leave folios of up to 256 KiB, which map ~100 KiB more of code never run.
+cp "$lib" "$tmp/libzeropool.so"
+lib=$tmp/libzeropool.so
 cxx=$(command -v c++ || command -v g++ || true)
 [ -n "$cxx" ] || { echo "no C++ compiler: skipped"; exit 77; }
 cat >"$tmp/hello.cc" <<'CC'
@@ -38,6 +43,23 @@ measure() {
 }
 
 fail=0
+# Libraries an idle process must not map (with --total): libunwind (and its liblzma) is loaded
+# at the first backtrace only; the private jemalloc's calls into libm and libgcc_s are stubs.
+if [ "$total" = --total ]; then
+  LD_PRELOAD=$lib sleep 30 >/dev/null &
+  zpid=$!
+  sleep 0.5
+  maps=$(cat "/proc/$zpid/maps")
+  kill "$zpid"
+  wait "$zpid" 2>/dev/null || true
+  extra=$(grep -oE '/lib(unwind|lzma|m|gcc_s)\.so[^ ]*' <<<"$maps" | sort -u | tr '\n' ' ' || true)
+  if grep -q libzeropool <<<"$maps" && [ -z "$extra" ]; then
+    echo "ok   sleep maps libzeropool and none of libunwind, liblzma, libm, libgcc_s"
+  else
+    echo "FAIL sleep maps: ${extra:-no libzeropool}"
+    fail=1
+  fi
+fi
 check() { # name field limit_kib program...
   local name=$1 field=$2 limit=$3
   shift 3
