@@ -10,13 +10,17 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <dlfcn.h>
+#include <sched.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #ifndef PR_SET_VMA
@@ -414,4 +418,52 @@ bool zp_os_mutex_free_soon(pthread_mutex_t *m)
         nanosleep(&ts, NULL);
     }
     return false;
+}
+
+/* ---- libc calls that keep errno, for an allocator linked in that is not ours ----
+ * interpose/jemalloc-private.sh points the private jemalloc's calls that may set errno here
+ * (zp_os_quiet_<name>): each leaves errno as it found it, on success and on failure. jemalloc
+ * then never changes the program's errno except to report ENOMEM from an allocation, which it
+ * does itself, so the interposer's free needs no errno save of its own. jemalloc reads errno
+ * after a failed call only to word a message, which then names the program's errno instead. */
+
+#define ZP_QUIET(ret, name, params, args)                                                     \
+    ret zp_os_quiet_##name params                                                             \
+    {                                                                                         \
+        int e = errno;                                                                        \
+        ret r = name args;                                                                    \
+        errno = e;                                                                            \
+        return r;                                                                             \
+    }
+ZP_QUIET_CALLS(ZP_QUIET)
+#undef ZP_QUIET
+
+/* open's mode argument is there only with O_CREAT or O_TMPFILE. */
+int zp_os_quiet_open(const char *path, int flags, ...)
+{
+    mode_t mode = 0;
+    if (flags & (O_CREAT | O_TMPFILE)) {
+        va_list ap;
+        va_start(ap, flags);
+        mode = (mode_t)va_arg(ap, unsigned);
+        va_end(ap);
+    }
+    int e = errno;
+    int r = open(path, flags, mode);
+    errno = e;
+    return r;
+}
+
+/* syscall(2): six arguments are passed on (the kernel ignores those a call does not take). */
+long zp_os_quiet_syscall(long nr, ...)
+{
+    va_list ap;
+    va_start(ap, nr);
+    long a1 = va_arg(ap, long), a2 = va_arg(ap, long), a3 = va_arg(ap, long);
+    long a4 = va_arg(ap, long), a5 = va_arg(ap, long), a6 = va_arg(ap, long);
+    va_end(ap);
+    int e = errno;
+    long r = syscall(nr, a1, a2, a3, a4, a5, a6);
+    errno = e;
+    return r;
 }

@@ -10,6 +10,10 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <pthread.h>
+#include <sched.h>
+#include <sys/time.h>
+#include <sys/types.h>
+#include <time.h>
 
 extern size_t zp_os_page; /* set by zp_os_init */
 
@@ -96,5 +100,38 @@ bool zp_os_thread_start_quiet(void *(*fn)(void *), void *arg, size_t stack, cons
 /* True when m is not held: tried and released, retried for up to ~20 ms while another
  * thread holds it (async-signal-safe: for a signal handler deciding whether it may lock). */
 bool zp_os_mutex_free_soon(pthread_mutex_t *m);
+
+/* libc calls that leave errno as they found it, on success and on failure, for an allocator
+ * linked in whose calls must not change the program's errno (interpose/jemalloc-private.sh
+ * points the private jemalloc's calls here). X(return type, libc name, parameters, arguments). */
+#define ZP_QUIET_CALLS(X)                                                                       \
+    X(void *, mmap, (void *a, size_t n, int prot, int flags, int fd, off_t off),                \
+      (a, n, prot, flags, fd, off))                                                             \
+    X(int, munmap, (void *a, size_t n), (a, n))                                                 \
+    X(int, madvise, (void *a, size_t n, int advice), (a, n, advice))                            \
+    X(int, mprotect, (void *a, size_t n, int prot), (a, n, prot))                               \
+    X(int, creat, (const char *path, mode_t mode), (path, mode))                                \
+    X(int, close, (int fd), (fd))                                                               \
+    X(ssize_t, readlink, (const char *restrict path, char *restrict buf, size_t n),             \
+      (path, buf, n))                                                                           \
+    X(void *, sbrk, (intptr_t inc), (inc))                                                      \
+    X(long, sysconf, (int name), (name))                                                        \
+    X(int, clock_gettime, (clockid_t id, struct timespec *ts), (id, ts))                        \
+    X(int, gettimeofday, (struct timeval *restrict tv, void *restrict tz), (tv, tz))            \
+    X(int, sched_getaffinity, (pid_t pid, size_t n, cpu_set_t *set), (pid, n, set))             \
+    X(int, sched_setaffinity, (pid_t pid, size_t n, const cpu_set_t *set), (pid, n, set))       \
+    X(int, sched_getcpu, (void), ())                                                            \
+    X(int, pthread_create,                                                                      \
+      (pthread_t *restrict t, const pthread_attr_t *restrict attr, void *(*fn)(void *),         \
+       void *restrict arg),                                                                     \
+      (t, attr, fn, arg))                                                                       \
+    X(int, pthread_setname_np, (pthread_t t, const char *name), (t, name))                      \
+    X(int, pthread_getname_np, (pthread_t t, char *name, size_t n), (t, name, n))               \
+    X(void *, dlsym, (void *restrict h, const char *restrict name), (h, name))
+#define ZP_QUIET_DECL(ret, name, params, args) ret zp_os_quiet_##name params;
+ZP_QUIET_CALLS(ZP_QUIET_DECL)
+#undef ZP_QUIET_DECL
+int zp_os_quiet_open(const char *path, int flags, ...);
+long zp_os_quiet_syscall(long nr, ...);
 
 #endif

@@ -181,7 +181,20 @@ ZP_NOINLINE void *zp_ip_alloc_slow(size_t n, size_t align, bool zero)
  * free; if the report returns, the block is left alone. */
 ZP_NOINLINE void zp_ip_small_invalid(void *p, size_t n)
 {
+    int e = errno; /* free keeps errno (zp_ip_free saves none) */
     zp_ip_report_misuse(NULL, ZP_MISUSE_INVALID_FREE, p, n);
+    errno = e;
+}
+
+ZP_NOINLINE void zp_ip_small_free_scrub(void *p)
+{
+    zp_ip_small_free_scrub_inline(p);
+}
+
+ZP_NOINLINE void zp_ip_small_free_first(void *p)
+{
+    zp_ip_count_slow(0);
+    zp_je_free(p);
 }
 
 /* ---- small-block counters ----
@@ -253,6 +266,7 @@ static void ip_tc_init(void)
 ZP_NOINLINE void zp_ip_count_slow(size_t scrubbed)
 {
     zp_ip_tcount_t *t = &zp_ip_tcount;
+    int e = errno; /* free keeps errno (zp_ip_free saves none) */
     if (t->state == 0) {
         t->state = 3; /* frees made while registering (pthread internals) count globally */
         pthread_once(&ip_tc_once, ip_tc_init);
@@ -267,12 +281,14 @@ ZP_NOINLINE void zp_ip_count_slow(size_t scrubbed)
             t->state = 1;
             __atomic_store_n(&t->small_frees, t->small_frees + 1, __ATOMIC_RELAXED);
             __atomic_store_n(&t->small_scrubbed, t->small_scrubbed + scrubbed, __ATOMIC_RELAXED);
+            errno = e;
             return;
         }
         t->state = 2;
     }
     atomic_fetch_add_explicit(&ip_tc_late_frees, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&ip_tc_late_bytes, scrubbed, memory_order_relaxed);
+    errno = e;
 }
 
 void zp_ip_count_sum(uint64_t *frees, uint64_t *bytes)

@@ -25,25 +25,37 @@
 #ifndef ZP_LIBUNWIND_SONAME
 #define ZP_LIBUNWIND_SONAME "libunwind.so.8"
 #endif
-/* The names libunwind.h's macros give its functions (_ULx86_64_step for unw_step, ...). */
+/* The functions used, and the names libunwind.h's macros give them (_ULx86_64_step for
+ * unw_step, ...), which are the names to look up. */
 #define BT_NAME(f) BT_NAME_(f)
 #define BT_NAME_(f) #f
-#define BT_FUNCS(X)                                                                       \
-    X(getcontext, unw_tdep_getcontext) X(init_local, unw_init_local)                      \
-    X(init_local2, unw_init_local2) X(get_reg, unw_get_reg) X(step, unw_step)             \
-    X(get_proc_name, unw_get_proc_name) X(backtrace, unw_backtrace)
-
 static struct {
-#define BT_FIELD(f, sym) __typeof__(sym) *f;
-    BT_FUNCS(BT_FIELD)
-#undef BT_FIELD
+    __typeof__(unw_tdep_getcontext) *getcontext;
+    __typeof__(unw_init_local) *init_local;
+    __typeof__(unw_init_local2) *init_local2;
+    __typeof__(unw_get_reg) *get_reg;
+    __typeof__(unw_step) *step;
+    __typeof__(unw_get_proc_name) *get_proc_name;
+    __typeof__(unw_backtrace) *backtrace;
 } bt_unw;
+static const struct {
+    const char *name;
+    void **slot;
+} bt_unw_syms[] = {
+    {BT_NAME(unw_tdep_getcontext), (void **)&bt_unw.getcontext},
+    {BT_NAME(unw_init_local), (void **)&bt_unw.init_local},
+    {BT_NAME(unw_init_local2), (void **)&bt_unw.init_local2},
+    {BT_NAME(unw_get_reg), (void **)&bt_unw.get_reg},
+    {BT_NAME(unw_step), (void **)&bt_unw.step},
+    {BT_NAME(unw_get_proc_name), (void **)&bt_unw.get_proc_name},
+    {BT_NAME(unw_backtrace), (void **)&bt_unw.backtrace},
+};
 static _Atomic int bt_unw_state; /* 0 not tried, 1 loading, 2 loaded, 3 unavailable */
 static __thread bool bt_unw_loading;
 
 /* True once libunwind is loaded. The first caller loads it (dlopen may allocate: the thread's
  * nested calls find bt_unw_loading set and go without); other threads wait for it. In a signal
- * handler this is the dynamic loader's lock, which unwinding takes anyway (dl_iterate_phdr). */
+ * handler the load takes the dynamic loader's lock, as unwinding does anyway (dl_iterate_phdr). */
 static bool bt_unw_ready(void)
 {
     int s = atomic_load_explicit(&bt_unw_state, memory_order_acquire);
@@ -55,10 +67,8 @@ static bool bt_unw_ready(void)
         bt_unw_loading = true;
         void *h = dlopen(ZP_LIBUNWIND_SONAME, RTLD_NOW | RTLD_LOCAL);
         bool ok = h != NULL;
-#define BT_LOAD(f, sym) \
-        if (ok) ok = (*(void **)&bt_unw.f = dlsym(h, BT_NAME(sym))) != NULL;
-        BT_FUNCS(BT_LOAD)
-#undef BT_LOAD
+        for (size_t i = 0; ok && i < sizeof bt_unw_syms / sizeof bt_unw_syms[0]; i++)
+            ok = (*bt_unw_syms[i].slot = dlsym(h, bt_unw_syms[i].name)) != NULL;
         bt_unw_loading = false;
         atomic_store_explicit(&bt_unw_state, ok ? 2 : 3, memory_order_release);
         return ok;

@@ -59,11 +59,33 @@ done
 # load libgcc_s into every C program.
 echo "_Unwind_Backtrace zp_je_unwind_backtrace" >>rename.txt
 echo "_Unwind_GetIP zp_je_unwind_getip" >>rename.txt
+# Its calls into libc that may set errno go through core/platform.c's wrappers, which keep it.
+for f in mmap munmap madvise mprotect open creat close readlink sbrk sysconf syscall \
+         clock_gettime gettimeofday sched_getaffinity sched_setaffinity sched_getcpu \
+         pthread_create pthread_setname_np pthread_getname_np dlsym; do
+    echo "$f zp_os_quiet_$f" >>rename.txt
+done
 grep -q '^mallocx zp_je_mallocx$' rename.txt || { echo "jemalloc-private.sh: no mallocx in $archive" >&2; exit 1; }
 objcopy --redefine-syms=rename.txt all.o "$out"
 # Nothing public may remain under its own name.
 if nm --defined-only -g "$out" | awk 'NF == 3 {print $3}' | grep -qxE 'malloc|free|calloc|realloc|mallocx|mallctl|sdallocx'; then
     echo "jemalloc-private.sh: a public jemalloc name survived the renaming" >&2
+    exit 1
+fi
+# Every libc function jemalloc still calls by its own name must leave errno alone (or be
+# called only to end the process): a new one in another jemalloc fails the build here, to be
+# wrapped in core/platform.c (ZP_QUIET_CALLS) or added to this list.
+keeps_errno='__ctype_b_loc __errno_location __popcountdi2 __sched_cpucount __stack_chk_fail
+_exit abort atexit getpid memchr memcmp memcpy memmove memset pthread_atfork pthread_cond_init
+pthread_cond_signal pthread_cond_timedwait pthread_cond_wait pthread_join pthread_key_create
+pthread_mutex_init pthread_mutex_lock pthread_mutex_trylock pthread_mutex_unlock
+pthread_mutexattr_destroy pthread_mutexattr_init pthread_mutexattr_settype pthread_self
+pthread_setspecific pthread_sigmask sched_yield secure_getenv sigfillset strchr strcmp strcpy
+strerror_r strlen strncmp strncpy _GLOBAL_OFFSET_TABLE_'
+unknown=$(nm -u "$out" | awk '{print $2}' | grep -v '^zp_je_\|^zp_os_quiet_' |
+          grep -vxF "$(echo $keeps_errno | tr ' ' '\n')" || true)
+if [ -n "$unknown" ]; then
+    echo "jemalloc-private.sh: jemalloc calls libc functions that may set errno:" $unknown >&2
     exit 1
 fi
 # Nothing of libm or libgcc_s may be left: it would come back as a dependency.

@@ -10,8 +10,12 @@
  *   malloc/calloc   else -> zp_ip_alloc_slow: first call loads the options; then zp_get from
  *                           the process-wide pool (created at the first large request), and
  *                           jemalloc when the pool is off, busy being created, or exhausted
- *   free            jemalloc block --------------------> scrub (inline stores) + zp_je_sdallocx
+ *   free            jemalloc block --------------------> zp_ip_small_free_scrub: zp_je_sallocx,
+ *                                                        scrub (inline stores), zp_je_sdallocx
+ *                   the same, ZEROPOOL_SCRUB_SMALL=0 --> zp_je_free
  *                   NULL, pool buffer, glibc block ----> zp_ip_free_slow: zp_put / glibc free
+ *                   (free's own code is a few tests and one tail call: no stack frame, no errno
+ *                   save, as jemalloc's calls that may set errno keep it: zp_os_quiet_*)
  *   realloc, memalign & co, malloc_usable_size -------> alloc.c
  *   operator new/delete -------------------------------> cxx.c, the same routes
  *
@@ -229,7 +233,6 @@ typedef struct zp_ip_tcount {
     uint64_t small_frees;
     uint64_t small_scrubbed; /* bytes */
     int state;               /* 0 new, 1 registered, 2 global sums, 3 registering */
-    int *errp;               /* this thread's errno, cached: no __errno_location call per free */
     struct zp_ip_tcount *next, *prev;
 } zp_ip_tcount_t;
 extern __thread zp_ip_tcount_t zp_ip_tcount;
@@ -237,30 +240,57 @@ void zp_ip_count_slow(size_t scrubbed);                 /* alloc.c: registers th
 void zp_ip_count_sum(uint64_t *frees, uint64_t *bytes); /* every thread's, for the statistics */
 bool zp_ip_count_lock_free(void); /* zp_ip_count_sum would not wait (signal handlers) */
 
-/* Free a jemalloc block: scrub its usable size (looked up once, then passed to the sized free,
- * which skips jemalloc's own lookup), count it. */
-ZP_IP_INLINE void zp_ip_small_free(void *p)
+/* Count a small free in this thread's counters; false (nothing counted) until the thread is
+ * registered, which zp_ip_count_slow does. */
+ZP_IP_INLINE bool zp_ip_count_fast(size_t scrubbed)
 {
-    size_t n = 0;
-    if (ZP_LIKELY(atomic_load_explicit(&zp_ip.scrub_small, memory_order_relaxed))) {
-        n = zp_je_sallocx(p, 0);
-        if (ZP_UNLIKELY((uintptr_t)p & (zp_ip_block_align(n) - 1))) {
-            zp_ip_small_invalid(p, n);
-            return;
-        }
-        zp_ip_scrub_block(p, n);
-        zp_je_sdallocx(p, n, 0);
-    } else {
-        zp_je_free(p);
-    }
     zp_ip_tcount_t *t = &zp_ip_tcount;
-    if (ZP_UNLIKELY(t->state != 1)) {
-        zp_ip_count_slow(n);
-        return;
-    }
+    if (ZP_UNLIKELY(t->state != 1))
+        return false;
     /* Only this thread writes them; relaxed stores because the statistics read them. */
     __atomic_store_n(&t->small_frees, t->small_frees + 1, __ATOMIC_RELAXED);
-    __atomic_store_n(&t->small_scrubbed, t->small_scrubbed + n, __ATOMIC_RELAXED);
+    if (!__builtin_constant_p(scrubbed) || scrubbed != 0)
+        __atomic_store_n(&t->small_scrubbed, t->small_scrubbed + scrubbed, __ATOMIC_RELAXED);
+    return true;
+}
+
+ZP_IP_INLINE void zp_ip_count(size_t scrubbed)
+{
+    if (ZP_UNLIKELY(!zp_ip_count_fast(scrubbed)))
+        zp_ip_count_slow(scrubbed);
+}
+
+/* A small free without the scrub of a thread not yet registered: zp_ip_count_slow, then
+ * jemalloc's free (alloc.c). */
+void zp_ip_small_free_first(void *p);
+
+/* Free a jemalloc block with the scrub: zero its usable size (looked up once, then passed to
+ * the sized free, which skips jemalloc's own lookup), count it, free it (a tail call). Out of
+ * line (alloc.c), so that free itself needs no stack frame on either route. */
+void zp_ip_small_free_scrub(void *p);
+
+ZP_IP_INLINE void zp_ip_small_free_scrub_inline(void *p)
+{
+    size_t n = zp_je_sallocx(p, 0);
+    if (ZP_UNLIKELY((uintptr_t)p & (zp_ip_block_align(n) - 1))) {
+        zp_ip_small_invalid(p, n);
+        return;
+    }
+    zp_ip_scrub_block(p, n);
+    zp_ip_count(n);
+    zp_je_sdallocx(p, n, 0);
+}
+
+/* Free a jemalloc block: scrubbed, or (ZEROPOOL_SCRUB_SMALL=0) counted and handed over. */
+ZP_IP_INLINE void zp_ip_small_free(void *p)
+{
+    if (ZP_LIKELY(atomic_load_explicit(&zp_ip.scrub_small, memory_order_relaxed))) {
+        zp_ip_small_free_scrub(p);
+    } else if (ZP_LIKELY(zp_ip_count_fast(0))) {
+        zp_je_free(p);
+    } else {
+        zp_ip_small_free_first(p);
+    }
 }
 
 ZP_IP_INLINE void *zp_ip_malloc(size_t n)
@@ -282,20 +312,15 @@ ZP_IP_INLINE void *zp_ip_calloc(size_t n, size_t m)
     return zp_ip_alloc_slow(t, 0, true); /* pool buffers are known zero */
 }
 
+/* free: no errno save here. jemalloc's calls that may set errno keep it (core/platform.c,
+ * zp_os_quiet_*), and the slow paths of ours save it themselves. */
 ZP_IP_INLINE void zp_ip_free(void *p)
 {
     if (ZP_UNLIKELY(!zp_ip_is_jemalloc(p))) {
         zp_ip_free_slow(p);
         return;
     }
-    /* jemalloc may unmap; free must not change errno. The address of errno is fixed for a
-     * thread's life, so it is looked up once (one call through the PLT saved per free). */
-    int *ep = zp_ip_tcount.errp;
-    if (ZP_UNLIKELY(ep == NULL))
-        ep = zp_ip_tcount.errp = &errno;
-    int e = *ep;
     zp_ip_small_free(p);
-    *ep = e;
 }
 
 #endif

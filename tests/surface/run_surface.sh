@@ -124,6 +124,20 @@ calloc_verify)
     echo "zeropool ${mode:-default}: $out"
   done
   ;;
+free_errno)
+  # jemalloc purging inside free, its madvise setting errno: plain jemalloc lets errno change
+  # (the teeth), zeropool must not, with and without the small scrub.
+  conf=MALLOC_CONF=dirty_decay_ms:0,muzzy_decay_ms:0
+  [ -n "$jemalloc_so" ] || fail "libjemalloc.so.2 not found (scripts/setup installs it)"
+  out=$(env LD_PRELOAD="$jemalloc_so" $conf "$dir/free_errno" 2>&1); rc=$?
+  [ $rc -eq 1 ] || fail "plain jemalloc kept errno (exit $rc): the test has no teeth: $out"
+  echo "plain jemalloc: $out"
+  for mode in "" ZEROPOOL_SCRUB_SMALL=0; do
+    out=$(env LD_PRELOAD="$lib" ZEROPOOL_THRESHOLD=1M $conf $mode "$dir/free_errno" 2>&1); rc=$?
+    [ $rc -eq 0 ] || fail "zeropool ${mode:-default} (exit $rc): $out"
+    echo "zeropool ${mode:-default}: $out"
+  done
+  ;;
 *) fail "unknown case $case_" ;;
 esac
 echo "PASS: $case_"
