@@ -188,7 +188,14 @@ ZP_NOINLINE void zp_ip_small_invalid(void *p, size_t n)
 
 ZP_NOINLINE void zp_ip_small_free_scrub(void *p)
 {
-    zp_ip_small_free_scrub_inline(p);
+    size_t n = zp_je_sallocx(p, 0);
+    if (ZP_UNLIKELY((uintptr_t)p & (zp_ip_block_align(n) - 1))) {
+        zp_ip_small_invalid(p, n);
+        return;
+    }
+    zp_ip_scrub_block(p, n);
+    zp_ip_count(n);
+    zp_je_sdallocx(p, n, 0);
 }
 
 ZP_NOINLINE void zp_ip_small_free_first(void *p)

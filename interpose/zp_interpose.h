@@ -269,18 +269,6 @@ void zp_ip_small_free_first(void *p);
  * line (alloc.c), so that free itself needs no stack frame on either route. */
 void zp_ip_small_free_scrub(void *p);
 
-ZP_IP_INLINE void zp_ip_small_free_scrub_inline(void *p)
-{
-    size_t n = zp_je_sallocx(p, 0);
-    if (ZP_UNLIKELY((uintptr_t)p & (zp_ip_block_align(n) - 1))) {
-        zp_ip_small_invalid(p, n);
-        return;
-    }
-    zp_ip_scrub_block(p, n);
-    zp_ip_count(n);
-    zp_je_sdallocx(p, n, 0);
-}
-
 /* Free a jemalloc block: scrubbed, or (ZEROPOOL_SCRUB_SMALL=0) counted and handed over. */
 ZP_IP_INLINE void zp_ip_small_free(void *p)
 {
