@@ -30,10 +30,10 @@ done
 hot="arena background_thread base bin bin_info bitmap cache_bin counter decay div ecache edata
 edata_cache ehooks emap eset exp_grow extent extent_dss extent_mmap hook jemalloc large mutex
 nstime pa pac pages peak_event prof rtree san sc sz tcache thread_event tsd"
-order="" last=""
+placed=" $(echo $hot) stats ctl " order="" last=""
 for o in *.o; do
     n=${o%.pic.o}
-    case " $(echo $hot) stats ctl " in
+    case $placed in
         *" $n "*) ;;
         *) order="$order $o" ;;
     esac
