@@ -10,11 +10,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "zeropool_version.h" /* ZEROPOOL_VERSION, generated from meson.build */
+
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-#define ZEROPOOL_VERSION "0.1.0"
 
 typedef struct zp_pool zp_pool_t;
 
