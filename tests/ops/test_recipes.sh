@@ -18,6 +18,7 @@ skip() { echo "SKIP: $*"; exit 77; }
 if [ -z "${ZP_RECIPES_NS:-}" ]; then
   [ "$(id -u)" = 0 ] || skip "needs root (init scripts, pg_ctlcluster, a mount namespace)"
   command -v unshare >/dev/null || skip "no unshare (util-linux)"
+  unshare -m true 2>/dev/null || skip "the kernel refuses a private mount namespace (unshare -m)"
   [ ! -d /run/systemd/system ] ||
     skip "systemd is running: init scripts would be redirected to systemctl (test_systemd.sh checks the drop-in)"
   tmp=$(mktemp -d /tmp/zp-recipes.XXXXXX)
