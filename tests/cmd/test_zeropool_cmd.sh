@@ -311,6 +311,51 @@ if [ -n "$man_text" ] && [ -n "${ZP_REAL_HELPER:-}" ] && [ -x "$ZP_REAL_HELPER" 
   done < <("$ZP_REAL_HELPER" --markdown-options)
 fi
 
+#### one option list: every page that lists options follows the library's table ####
+# (docs/configuration.md's table is generated and compared by tests/docs/check_tables.sh.)
+# The keys of ZEROPOOL_CONF in the man page are the table's keys.
+man_keys=$(awk '/in any case:/ { on = 1; next } on && /^Blanks around/ { exit } on' "$man_in" |
+  tr -c 'a-z_\n' ' ' | tr -s ' ' '\n' | grep -E '^[a-z_]{2,}$' | grep -vx 'or' | sort)
+def_keys=$("$helper" --list | cut -f1 | sort)
+[ "$man_keys" = "$def_keys" ] && pass ||
+  fail "zeropool.1's ZEROPOOL_CONF keys differ from the option table: $(diff <(echo "$man_keys") <(echo "$def_keys") | grep '^[<>]' | tr '\n' ' ')"
+# `zeropool config` prints every option.
+run 0 "config lists every option" "$cmd" config
+config_out=$out
+while IFS=$'\t' read -r key _; do
+  grep -q "^ZEROPOOL_${key^^}=" <<<"$config_out" && pass || fail "zeropool config does not print ZEROPOOL_${key^^}"
+done < <("$helper" --list)
+# The suffixes of sizes and times: what the library accepts (its own message for a bad value)
+# is what --help, the man page and docs/configuration.md say.
+conf_doc=$root/docs/configuration.md
+for type in size time; do
+  key=$("$helper" --list | awk -F '\t' -v t="$type" '$2 == t { print $1; exit }')
+  [ -n "$key" ] || continue
+  msg=$(env "ZEROPOOL_${key^^}=zz" "$helper" --check 2>&1 >/dev/null)
+  letters=$(sed -n "s/.*a $type (\([^)]*\) suffixes).*/\1/p" <<<"$msg" | head -n 1)
+  [ -n "$letters" ] && pass || { fail "no suffix list in the library's message for a bad $type: $msg"; continue; }
+  spoken=$(sed 's/, \([^,]*\)$/ or \1/' <<<"$letters")   # "K, M, G, T" -> "K, M, G or T"
+  slashed=${letters//, //}                                 # "K/M/G/T"
+  has "--help names the $type suffixes" "$(tr -s ' \n' '  ' <<<"$help_text")" "$spoken"
+  [ -z "$man_text" ] || has "zeropool.1 names the $type suffixes" "$(tr -s ' \n' '  ' <<<"$man_text")" "$spoken"
+  has "docs/configuration.md names the $type suffixes" "$(cat "$conf_doc")" "$slashed"
+done
+# Every ZEROPOOL_* name the pages mention exists: an option, or one of the few names that are
+# not options (the key list, the file override, the command's own, the test switch).
+not_options=" ZEROPOOL_CONF ZEROPOOL_CONF_FILE ZEROPOOL_LIB ZEROPOOL_CONFIG_HELPER ZEROPOOL_LONG_TESTS ZEROPOOL_VERSION "
+for page in "$root/README.md" "$root/SECURITY.md" "$root"/docs/*.md "$man_in" help; do
+  if [ "$page" = help ]; then text=$help_text; else text=$(cat "$page"); fi
+  # An installed path names the library by its SONAME: libzeropool.so is only the link for
+  # linking against it.
+  grep -qE '(/usr/lib/[^ ]*/|@LIBDIR@/)libzeropool\.so([^.]|$)' <<<"$text" &&
+    fail "${page#"$root"/} gives the installed library as libzeropool.so, not libzeropool.so.0" || pass
+  for name in $(grep -oE 'ZEROPOOL_[A-Z_]*[A-Z]' <<<"$text" | sort -u); do
+    [[ $not_options == *" $name "* ]] && continue
+    grep -qx "${name#ZEROPOOL_}" <<<"$("$helper" --list | cut -f1 | tr a-z A-Z)" && pass ||
+      fail "${page#"$root"/} mentions $name, which is no option (config/options.def)"
+  done
+done
+
 #### meson's configured copies ####
 if [ -n "${ZP_CONFIGURED_CMD:-}" ]; then
   c=$ZP_CONFIGURED_CMD
