@@ -30,7 +30,7 @@ LEGEND = {"glibc-perturb": "glibc perturb (fills freed)",
 
 
 def micro_rows(path):
-    """[(label, {alloc: (ratio, lo, hi)})] from results.csv, the README's main table rows."""
+    """[(label, {alloc: (ratio, lo, hi)})] from results.csv, the main table rows of docs/performance.md."""
     rows = []
     with open(path) as f:
         for r in csv.DictReader(f):

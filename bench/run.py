@@ -253,7 +253,7 @@ MAIN_ALLOCS = ["glibc", "glibc-perturb", "jemalloc", "jemalloc-junk", "mimalloc"
 
 
 def main_rows(t):
-    """(label, function alloc -> ns) for the README's main table."""
+    """(label, function alloc -> ns) for the main table of docs/performance.md."""
     def one(b, p):
         return lambda a: t.get(b, p, a)
 
