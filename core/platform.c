@@ -381,26 +381,6 @@ bool zp_os_on_terminate(int sig, void (*fn)(int sig))
     return sigaction(sig, &ours, NULL) == 0;
 }
 
-bool zp_os_thread_start_quiet(void *(*fn)(void *), void *arg, size_t stack, const char *name)
-{
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old); /* the new thread inherits this mask */
-    pthread_t t;
-    pthread_attr_t attr;
-    bool ok = false;
-    if (pthread_attr_init(&attr) == 0) {
-        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        pthread_attr_setstacksize(&attr, stack);
-        ok = pthread_create(&t, &attr, fn, arg) == 0;
-        if (ok && name != NULL)
-            (void)pthread_setname_np(t, name);
-        pthread_attr_destroy(&attr);
-    }
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    return ok;
-}
-
 void zp_os_on_stop_signals(void (*fn)(int sig))
 {
     (void)zp_os_on_terminate(SIGTERM, fn);

@@ -92,11 +92,6 @@ bool zp_os_on_terminate(int sig, void (*fn)(int sig));
 /* zp_os_on_terminate for the signals a service is stopped with: SIGTERM and SIGINT. */
 void zp_os_on_stop_signals(void (*fn)(int sig));
 
-/* Start a detached helper thread (stack bytes, a name for /proc) with every signal blocked, so
- * that signals meant for the program (sigwait loops, SIGTERM handlers) never land on it. The
- * caller's signal mask is unchanged on return. False if the thread could not be made. */
-bool zp_os_thread_start_quiet(void *(*fn)(void *), void *arg, size_t stack, const char *name);
-
 /* True when m is not held: tried and released, retried for up to ~20 ms while another
  * thread holds it (async-signal-safe: for a signal handler deciding whether it may lock). */
 bool zp_os_mutex_free_soon(pthread_mutex_t *m);

@@ -12,6 +12,8 @@
 #include "platform.h"
 #include "zp_config_map.h"
 #include "zp_fmt.h"
+#define ZP_STATUS_LIBRARY
+#include "zp_status.h"
 
 zp_ip_state_t zp_ip = {.scrub_small = true, .brk_lo = UINTPTR_MAX};
 
@@ -75,8 +77,11 @@ void zp_ip_init(void)
     bool off = zp_ip.opts.disable != 0;
     bool scrub = !off && zp_ip.opts.scrub_small;
     atomic_store(&zp_ip.scrub_small, scrub);
-    if (zp_ip.opts.verbose)
+    if (zp_ip.opts.verbose) {
         ip_say_hello(off);
+        zp_options_say_verdicts(&zp_ip.opts, 2);
+    }
+    zp_status_publish();
     atomic_store(&zp_ip.state, ZP_IP_READY);
     atomic_store_explicit(&zp_ip.threshold, off ? ZP_IP_HUGE : (size_t)zp_ip.opts.threshold,
                           memory_order_release);
@@ -314,6 +319,19 @@ void zp_ip_count_sum(uint64_t *frees, uint64_t *bytes)
 bool zp_ip_count_lock_free(void)
 {
     return zp_os_mutex_free_soon(&ip_tc_lock);
+}
+
+/* The sums above, as a reader outside the process makes them (addresses are absolute). */
+void zp_ip_count_places(zp_status_var_t *frees, zp_status_var_t *bytes)
+{
+    frees->add[0] = (uint64_t)(uintptr_t)&ip_tc_frees;
+    frees->add[1] = (uint64_t)(uintptr_t)&ip_tc_late_frees;
+    bytes->add[0] = (uint64_t)(uintptr_t)&ip_tc_bytes;
+    bytes->add[1] = (uint64_t)(uintptr_t)&ip_tc_late_bytes;
+    frees->head = bytes->head = (uint64_t)(uintptr_t)&ip_tc_list;
+    frees->next = bytes->next = offsetof(zp_ip_tcount_t, next);
+    frees->item = offsetof(zp_ip_tcount_t, small_frees);
+    bytes->item = offsetof(zp_ip_tcount_t, small_scrubbed);
 }
 
 /* ---- pointers nobody here allocated ----

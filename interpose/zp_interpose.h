@@ -239,6 +239,9 @@ extern __thread zp_ip_tcount_t zp_ip_tcount;
 void zp_ip_count_slow(size_t scrubbed);                 /* alloc.c: registers the thread */
 void zp_ip_count_sum(uint64_t *frees, uint64_t *bytes); /* every thread's, for the statistics */
 bool zp_ip_count_lock_free(void); /* zp_ip_count_sum would not wait (signal handlers) */
+/* Where the small-block counters sit, for the status block (status.c, zp_status.h). */
+struct zp_status_var;
+void zp_ip_count_places(struct zp_status_var *frees, struct zp_status_var *bytes);
 
 /* Count a small free in this thread's counters; false (nothing counted) until the thread is
  * registered, which zp_ip_count_slow does. */
