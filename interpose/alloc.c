@@ -358,19 +358,23 @@ static void *ip_glibc_sym(void *_Atomic *cache, const char *name)
     return f;
 }
 
-static void ip_glibc_free(void *p)
-{
-    static void *_Atomic sym;
-    void (*f)(void *) = (void (*)(void *))ip_glibc_sym(&sym, "free");
-    if (f != NULL)
-        f(p); /* else leak it: better than a crash */
-}
-
 static size_t ip_glibc_usable(void *p)
 {
     static void *_Atomic sym;
     size_t (*f)(void *) = (size_t(*)(void *))ip_glibc_sym(&sym, "malloc_usable_size");
     return f != NULL ? f(p) : 0;
+}
+
+/* Scrubbed first, as our own blocks are: every byte glibc says the program could use (its own
+ * malloc_usable_size), so glibc's next block of that size holds none of it. */
+static void ip_glibc_free(void *p)
+{
+    static void *_Atomic sym;
+    void (*f)(void *) = (void (*)(void *))ip_glibc_sym(&sym, "free");
+    if (f == NULL)
+        return; /* leak it: better than a crash */
+    explicit_bzero(p, ip_glibc_usable(p));
+    f(p);
 }
 
 static zp_pool_t *ip_pool_of(const void *p)

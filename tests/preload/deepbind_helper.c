@@ -25,3 +25,26 @@ void *helper_alloc(size_t n)
 {
     return malloc(n);
 }
+
+/* For test_foreign_scrub: a glibc block full of a secret, and a count of the secret's bytes a
+ * fresh glibc block of the same size still holds (freed by glibc's own free). */
+void *helper_secret(size_t n, int byte);
+size_t helper_leaked(size_t n, int byte);
+
+void *helper_secret(size_t n, int byte)
+{
+    char *p = malloc(n);
+    if (p)
+        memset(p, byte, n);
+    return p;
+}
+
+size_t helper_leaked(size_t n, int byte)
+{
+    unsigned char *q = malloc(n);
+    size_t count = 0;
+    for (size_t i = 0; q != NULL && i < n; i++)
+        count += q[i] == (unsigned char)byte;
+    free(q);
+    return count;
+}
