@@ -8,17 +8,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static size_t count_secret(const unsigned char *q, size_t n, int byte)
-{
-    size_t c = 0;
-    for (size_t i = 0; i < n; i++)
-        c += q[i] == (unsigned char)byte;
-    return c;
-}
+#include <unistd.h>
 
 int main(int argc, char **argv)
 {
+    /* glibc's MALLOC_PERTURB_ (meson sets one at random) fills every block glibc hands out
+     * with a byte of its own, which may be the secret's: run again without it. */
+    const char *perturb = getenv("MALLOC_PERTURB_");
+    if (perturb != NULL && strcmp(perturb, "0") != 0) {
+        setenv("MALLOC_PERTURB_", "0", 1);
+        execv("/proc/self/exe", argv);
+        return 2;
+    }
     (void)argc;
     char path[4096];
     snprintf(path, sizeof path, "%s", argv[0]);
@@ -33,9 +34,11 @@ int main(int argc, char **argv)
     }
     void *(*secret)(size_t, int) = (void *(*)(size_t, int))dlsym(h, "helper_secret");
     size_t (*leaked)(size_t, int) = (size_t(*)(size_t, int))dlsym(h, "helper_leaked");
+    size_t (*count_secret)(const unsigned char *, size_t, int) =
+        (size_t(*)(const unsigned char *, size_t, int))dlsym(h, "helper_count");
     void *(*glibc_malloc)(size_t) = (void *(*)(size_t))dlsym(libc, "malloc");
     void (*glibc_free)(void *) = (void (*)(void *))dlsym(libc, "free");
-    if (!secret || !leaked || !glibc_malloc || !glibc_free)
+    if (!secret || !leaked || !count_secret || !glibc_malloc || !glibc_free)
         return 2;
     static const size_t sizes[] = { 24, 48, 200, 1000, 4000, 60000 };
     size_t total = 0;
