@@ -20,7 +20,8 @@ __attribute__((section(ZP_STATUS_SECTION), used, aligned(64))) zp_status_t zp_st
     .version = ZEROPOOL_VERSION,
 };
 
-extern const ElfW(Ehdr) __ehdr_start; /* the linker's name for our own ELF header */
+/* The linker's name for our own ELF header (GNU ld, gold, lld): reserved, and meant for this. */
+extern const ElfW(Ehdr) __ehdr_start; // NOLINT(bugprone-reserved-identifier,cert-dcl37-c)
 
 /* Our GNU build id, from our own program headers: no file, no dl_iterate_phdr. */
 static void status_build_id(void)

@@ -48,7 +48,7 @@ typedef struct lib {
 static int find_lib(pid_t pid, lib_t *l)
 {
     char name[64], line[4400];
-    snprintf(name, sizeof name, "/proc/%d/maps", (int)pid);
+    (void)snprintf(name, sizeof name, "/proc/%d/maps", (int)pid);
     FILE *f = fopen(name, "re");
     if (f == NULL)
         return -1;
@@ -58,8 +58,10 @@ static int find_lib(pid_t pid, lib_t *l)
         unsigned maj, min;
         char perms[8];
         int pos = 0;
-        if (sscanf(line, "%llx-%llx %7s %llx %x:%x %llu %n", &lo, &hi, perms, &off, &maj, &min,
-                   &inode, &pos) < 7 || pos == 0)
+        /* The kernel's own format; a line that does not parse is skipped. */
+        if (sscanf(line, "%llx-%llx %7s %llx %x:%x %llu %n", // NOLINT(cert-err34-c)
+                   &lo, &hi, perms, &off, &maj, &min, &inode, &pos) < 7 ||
+            pos == 0)
             continue;
         char *path = line + pos;
         path[strcspn(path, "\n")] = '\0';
@@ -75,8 +77,8 @@ static int find_lib(pid_t pid, lib_t *l)
         l->deleted = n > 10 && strcmp(path + n - 10, " (deleted)") == 0;
         if (l->deleted)
             path[n - 10] = '\0';
-        snprintf(l->path, sizeof l->path, "%s", path);
-        snprintf(l->range, sizeof l->range, "%llx-%llx", lo, hi);
+        (void)snprintf(l->path, sizeof l->path, "%s", path);
+        (void)snprintf(l->range, sizeof l->range, "%llx-%llx", lo, hi);
         l->start = lo;
         l->dev = makedev(maj, min);
         l->ino = (ino_t)inode;
@@ -84,11 +86,11 @@ static int find_lib(pid_t pid, lib_t *l)
     }
     if (ferror(f) && !found) {
         int e = errno;
-        fclose(f);
+        (void)fclose(f);
         errno = e != 0 ? e : EIO;
         return -1;
     }
-    fclose(f);
+    (void)fclose(f);
     return found;
 }
 
@@ -100,14 +102,13 @@ static int open_lib(pid_t pid, const lib_t *l, bool *replaced)
     char name[4200];
     struct stat st;
     *replaced = l->deleted;
-    snprintf(name, sizeof name, "/proc/%d/root%s", (int)pid, l->path);
-    if (stat(name, &st) != 0 && stat(l->path, &st) != 0)
-        *replaced = true;
-    else if (st.st_dev != l->dev || st.st_ino != l->ino)
+    (void)snprintf(name, sizeof name, "/proc/%d/root%s", (int)pid, l->path);
+    if ((stat(name, &st) != 0 && stat(l->path, &st) != 0) || st.st_dev != l->dev ||
+        st.st_ino != l->ino)
         *replaced = true;
     const char *tries[3];
     char mf[128];
-    snprintf(mf, sizeof mf, "/proc/%d/map_files/%s", (int)pid, l->range);
+    (void)snprintf(mf, sizeof mf, "/proc/%d/map_files/%s", (int)pid, l->range);
     tries[0] = mf;
     tries[1] = name;
     tries[2] = l->path;
@@ -214,7 +215,7 @@ static bool peek(proc_t *p, uint64_t addr, void *buf, size_t n)
         if (r >= 0 || (errno != EPERM && errno != ENOSYS))
             return false;
         char name[64];
-        snprintf(name, sizeof name, "/proc/%d/mem", (int)p->pid);
+        (void)snprintf(name, sizeof name, "/proc/%d/mem", (int)p->pid);
         p->mem = open(name, O_RDONLY | O_CLOEXEC);
         if (p->mem < 0)
             return false;
@@ -283,27 +284,27 @@ static const char *user_of(pid_t pid, char *buf, size_t n)
 {
     char name[64];
     struct stat st;
-    snprintf(name, sizeof name, "/proc/%d", (int)pid);
+    (void)snprintf(name, sizeof name, "/proc/%d", (int)pid);
     if (stat(name, &st) != 0)
         return "?";
     struct passwd *pw = getpwuid(st.st_uid);
     if (pw != NULL)
-        snprintf(buf, n, "%s", pw->pw_name);
+        (void)snprintf(buf, n, "%s", pw->pw_name);
     else
-        snprintf(buf, n, "%u", (unsigned)st.st_uid);
+        (void)snprintf(buf, n, "%u", (unsigned)st.st_uid);
     return buf;
 }
 
 static const char *comm_of(pid_t pid, char *buf, size_t n)
 {
     char name[64];
-    snprintf(name, sizeof name, "/proc/%d/comm", (int)pid);
+    (void)snprintf(name, sizeof name, "/proc/%d/comm", (int)pid);
     buf[0] = '\0';
     FILE *f = fopen(name, "re");
     if (f != NULL) {
         if (fgets(buf, (int)n, f) == NULL)
             buf[0] = '\0';
-        fclose(f);
+        (void)fclose(f);
     }
     buf[strcspn(buf, "\n")] = '\0';
     return buf[0] ? buf : "?";
@@ -329,7 +330,7 @@ static void read_process(pid_t pid, result_t *r)
     memset(r, 0, sizeof *r);
     r->pid = pid;
     char name[64];
-    snprintf(name, sizeof name, "/proc/%d", (int)pid);
+    (void)snprintf(name, sizeof name, "/proc/%d", (int)pid);
     if (access(name, F_OK) != 0) {
         r->state = ST_NO_PROCESS;
         return;
@@ -422,7 +423,7 @@ static void build_id_text(const result_t *r, char *buf, size_t n)
 {
     buf[0] = '\0';
     for (uint32_t i = 0; i < r->st.build_id_len && i < sizeof r->st.build_id && 2 * i + 3 <= n; i++)
-        snprintf(buf + 2 * i, 3, "%02x", r->st.build_id[i]);
+        (void)snprintf(buf + (size_t)2 * i, 3, "%02x", r->st.build_id[i]);
 }
 
 /* "ZEROPOOL_NAME=value  (source)" -> the three parts, in place. */
@@ -454,7 +455,7 @@ static void print_json(const result_t *r)
     if (r->state == ST_UNREADABLE || r->state == ST_OLD) {
         printf(",\"error\":");
         char why[400];
-        snprintf(why, sizeof why, "%s%s%s", r->why, r->err ? ": " : "", r->err ? strerror(r->err) : "");
+        (void)snprintf(why, sizeof why, "%s%s%s", r->why, r->err ? ": " : "", r->err ? strerror(r->err) : "");
         json_str(why);
     }
     if (r->state == ST_OK || r->state == ST_OLD || (r->state == ST_UNREADABLE && r->lib.path[0])) {
@@ -518,7 +519,7 @@ static void print_text(const result_t *r)
 {
     char user[64], comm[64], bid[80];
     if (r->state == ST_NO_PROCESS) {
-        fprintf(stderr, "zeropool: no process %d\n", (int)r->pid);
+        (void)fprintf(stderr, "zeropool: no process %d\n", (int)r->pid);
         return;
     }
     printf("process %d (%s), user %s\n", (int)r->pid, comm_of(r->pid, comm, sizeof comm),
@@ -548,7 +549,7 @@ static void print_text(const result_t *r)
     struct tm tm;
     char when[64] = "?";
     if (gmtime_r(&t, &tm) != NULL)
-        strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S UTC", &tm);
+        (void)strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S UTC", &tm);
     printf("  started:  %s; pool %s\n", when, r->pool ? "created" : "not created (no large request yet)");
     printf("  settings (value and source):\n");
     const char *s = r->st.settings;
@@ -636,7 +637,7 @@ static int list_all(void)
         return 0;
     }
     if (found == 0)
-        printf("no process has zeropool loaded%s\n", denied + other ? " (among those readable)" : "");
+        printf("no process has zeropool loaded%s\n", (denied + other) > 0 ? " (among those readable)" : "");
     else
         printf("details: zeropool status PID\n");
     if (denied > 0 && geteuid() != 0)
@@ -654,7 +655,7 @@ static int list_all(void)
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: zeropool-status [--json] [--every SECONDS] [PID...]\n");
+    (void)fprintf(stderr, "usage: zeropool-status [--json] [--every SECONDS] [PID...]\n");
     return 2;
 }
 
@@ -675,7 +676,7 @@ int main(int argc, char **argv)
                 end++;
             }
             if (*end != '\0' || v == 0 || v > 86400) {
-                fprintf(stderr, "zeropool: --every wants a time: 30s, 5m\n");
+                (void)fprintf(stderr, "zeropool: --every wants a time: 30s, 5m\n");
                 return 2;
             }
             every = (unsigned)v;
@@ -689,7 +690,7 @@ int main(int argc, char **argv)
     for (int k = i; k < argc; k++)
         for (const char *c = argv[k]; *c; c++)
             if (!isdigit((unsigned char)*c)) {
-                fprintf(stderr, "zeropool: status: '%s' is not a process ID\n", argv[k]);
+                (void)fprintf(stderr, "zeropool: status: '%s' is not a process ID\n", argv[k]);
                 return 2;
             }
     for (;;) {
@@ -699,7 +700,7 @@ int main(int argc, char **argv)
         } else {
             static result_t r;
             for (int k = i; k < argc; k++) {
-                read_process((pid_t)atoi(argv[k]), &r);
+                read_process((pid_t)strtol(argv[k], NULL, 10), &r);
                 if (json)
                     print_json(&r);
                 else
@@ -710,7 +711,7 @@ int main(int argc, char **argv)
         }
         if (every == 0)
             return rc;
-        fflush(stdout);
+        (void)fflush(stdout);
         sleep(every);
         if (!json)
             printf("\n");

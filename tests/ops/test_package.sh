@@ -43,7 +43,7 @@ out=$("$tmp/root/usr/bin/zeropool" run --stats -- python3 -c 'print(len(bytearra
 check "a program runs under the packaged library" [ "$out" = 3000000 ]
 check "the packaged library wrote its statistics" grep -q "zeropool: statistics (pid" "$tmp/err"
 check "the packaged command's config works" eval '"$tmp/root/usr/bin/zeropool" config | grep "^ZEROPOOL_THRESHOLD=64K  (default)" >/dev/null'
-check "the man page renders" eval 'MANWIDTH=80 man -l "$tmp/root/usr/share/man/man1/zeropool.1.gz" 2>/dev/null | grep ZEROPOOL_STATS_INTERVAL >/dev/null'
+check "the man page renders" eval 'MANWIDTH=80 man -l "$tmp/root/usr/share/man/man1/zeropool.1.gz" 2>/dev/null | grep ZEROPOOL_STATS_FILE >/dev/null'
 unset ZEROPOOL_LIB ZEROPOOL_CONFIG_HELPER
 
 #### a real install and removal (asked for, root only) ####
