@@ -1,5 +1,11 @@
 # Shared by the ops tests (sourced): the check counter, waits for a condition (never for a
 # fixed time), and the cleanup of the processes a test started.
+# No ZEROPOOL_* variable of the caller's reaches the programs under test, but the command's
+# own (ZEROPOOL_LIB, ZEROPOOL_*_HELPER), which the tests set themselves.
+while IFS='=' read -r var _; do
+  case $var in ZEROPOOL_LIB | ZEROPOOL_*_HELPER) ;; ZEROPOOL_*) unset "$var" ;; esac
+done < <(env)
+
 passed=0 failed=0
 check() { # description, command...
   local what=$1

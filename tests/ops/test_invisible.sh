@@ -9,9 +9,6 @@
 # Usage: test_invisible.sh LIBZEROPOOL PROBE
 set -uo pipefail
 LIB=$(realpath "$1") PROBE=$(realpath "$2")
-while IFS='=' read -r var _; do
-  case $var in ZEROPOOL_*) unset "$var" ;; esac
-done < <(env)
 
 # shellcheck source=tests/ops/common.sh
 . "$(dirname -- "${BASH_SOURCE[0]}")/common.sh"

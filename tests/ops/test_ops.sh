@@ -11,9 +11,6 @@ set -uo pipefail
 LIB=$(realpath "$1") SERVICE=$(realpath "$2") CMD=$(realpath "$3") HELPER=$(realpath "$4")
 STATUS=$(realpath "$5")
 export ZEROPOOL_CONFIG_HELPER=$HELPER ZEROPOOL_LIB=$LIB ZEROPOOL_STATUS_HELPER=$STATUS
-while IFS='=' read -r var _; do
-  case $var in ZEROPOOL_LIB | ZEROPOOL_*_HELPER) ;; ZEROPOOL_*) unset "$var" ;; esac
-done < <(env)
 
 # shellcheck source=tests/ops/common.sh
 . "$(dirname -- "${BASH_SOURCE[0]}")/common.sh"

@@ -7,9 +7,6 @@
 # Usage: test_status.sh LIBZEROPOOL ZEROPOOL-COMMAND ZEROPOOL-STATUS
 set -uo pipefail
 LIB=$(realpath "$1") CMD=$(realpath "$2") STATUS=$(realpath "$3")
-while IFS='=' read -r var _; do
-  case $var in ZEROPOOL_*) unset "$var" ;; esac
-done < <(env)
 export ZEROPOOL_STATUS_HELPER=$STATUS
 
 # shellcheck source=tests/ops/common.sh

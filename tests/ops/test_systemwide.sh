@@ -10,9 +10,6 @@ LIB=$(realpath "$1")
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root (mount namespace, setuid programs)"; exit 77; }
 unshare -m --propagation private true 2>/dev/null ||
   { echo "SKIP: the kernel refuses a private mount namespace here"; exit 77; }
-while IFS='=' read -r var _; do
-  case $var in ZEROPOOL_*) unset "$var" ;; esac
-done < <(env)
 
 # shellcheck source=tests/ops/common.sh
 . "$(dirname -- "${BASH_SOURCE[0]}")/common.sh"
