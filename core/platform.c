@@ -1,5 +1,7 @@
 /* Every kernel call of the allocator, behind the contract stated in platform.h: memory (for the
- * pool and for the interposer's metadata), the SIGSEGV hook, the thread id. Every call here may
+ * pool and for the interposer's metadata), fault injection, the thread id; and, in the
+ * preload library's copy only (ZP_OS_PROCESS), the SIGSEGV hook, the termination signals and
+ * the errno-keeping libc calls of the private jemalloc. Every call here may
  * fail (RLIMIT_AS, RLIMIT_MEMLOCK, vm.max_map_count); callers degrade, never crash.
  * scripts/lint fails when another file makes one of these calls. */
 #include "platform.h"
@@ -246,6 +248,12 @@ unsigned zp_os_thread_id(void)
     return (unsigned)syscall(SYS_gettid);
 }
 
+#ifdef ZP_OS_PROCESS
+/* ==== process machinery: compiled only into the preload library's copy of this file ====
+ * (core/meson.build builds it twice: the public core library ships none of this). Kept in
+ * this file, not in interpose/, because every signal and memory call of the project sits in
+ * the platform layer (scripts/lint and the pre-stop hook check that). */
+
 /* ---- the SIGSEGV hook ----
  * Installed once; it remembers the disposition it replaced and hands every fault on to it:
  *   - a function (SA_SIGINFO or not): called directly with the same arguments and its mask;
@@ -387,6 +395,8 @@ void zp_os_on_stop_signals(void (*fn)(int sig))
     (void)zp_os_on_terminate(SIGINT, fn);
 }
 
+#endif /* ZP_OS_PROCESS */
+
 bool zp_os_mutex_free_soon(pthread_mutex_t *m)
 {
     for (int i = 0; i < 200; i++) {
@@ -400,6 +410,7 @@ bool zp_os_mutex_free_soon(pthread_mutex_t *m)
     return false;
 }
 
+#ifdef ZP_OS_PROCESS
 /* ---- libc calls that keep errno, for an allocator linked in that is not ours ----
  * interpose/jemalloc-private.sh points the private jemalloc's calls that may set errno here
  * (zp_os_quiet_<name>): each leaves errno as it found it, on success and on failure. jemalloc
@@ -447,3 +458,4 @@ long zp_os_quiet_syscall(long nr, ...)
     errno = e;
     return r;
 }
+#endif /* ZP_OS_PROCESS */

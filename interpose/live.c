@@ -22,7 +22,6 @@
 
 #include "platform.h"
 #include "zp_fmt.h"
-#include "zp_live.h"
 #define ZP_STATUS_LIBRARY
 #include "zp_status.h"
 
@@ -30,23 +29,8 @@
 
 static struct {
     char tmpl[LIVE_PATH_MAX]; /* ZEROPOOL_STATS_FILE, absolute, %p not yet expanded */
-    uint64_t start_ns;
     _Atomic bool final_done;
 } live;
-
-static uint64_t live_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-uint64_t zp_ip_live_uptime(void)
-{
-    if (live.start_ns == 0)
-        return 0;
-    return (live_now_ns() - live.start_ns) / 1000000000u;
-}
 
 /* The template with %p replaced by the process id; false if it does not fit. */
 static bool live_path(char *out, size_t cap)
@@ -125,7 +109,7 @@ static bool live_write_file(void)
         zp_buf_str(&t, ".tmp.");
         zp_buf_u64(&t, (uint64_t)getpid());
         zp_buf_chr(&t, '.');
-        zp_buf_u64(&t, atomic_fetch_add(&seq, 1) ^ (live_now_ns() & 0xffff));
+        zp_buf_u64(&t, atomic_fetch_add(&seq, 1));
         if (t.len + 1 >= sizeof tmp) {
             live_failed(path, "", ENAMETOOLONG);
             return false;
@@ -156,7 +140,7 @@ static bool live_write_file(void)
     return false;
 }
 
-void zp_ip_live_final(void)
+static void live_final(void)
 {
     if (atomic_exchange(&live.final_done, true))
         return;
@@ -184,14 +168,14 @@ static void live_on_terminate(int sig)
         return;
     }
     atomic_store(&zp_ip_stats_in_signal, true);
-    zp_ip_live_final();
+    live_final();
     atomic_store(&zp_ip_stats_in_signal, false);
 }
 
 /* A forked child: its own start time, and its own statistics at its end. */
 static void live_child(void)
 {
-    live.start_ns = live_now_ns();
+    zp_ip_stats_start();
     atomic_store(&live.final_done, false);
     zp_status_child();
 }
@@ -230,12 +214,22 @@ __attribute__((constructor)) static void zp_ip_live_init(void)
     if (atomic_load(&zp_ip.state) != ZP_IP_READY)
         return;
     int e = errno;
-    live.start_ns = live_now_ns();
+    zp_ip_stats_start();
     if (zp_ip.opts.stats != ZP_STATS_OFF) {
         zp_os_on_stop_signals(live_on_terminate);
         if (zp_ip.opts.stats_file[0] != '\0')
             (void)live_absolute(zp_ip.opts.stats_file);
     }
     (void)pthread_atfork(NULL, NULL, live_child);
+    errno = e;
+}
+
+/* A destructor, not atexit: atexit may allocate during bootstrap. */
+__attribute__((destructor)) static void zp_ip_live_at_exit(void)
+{
+    if (atomic_load(&zp_ip.state) != ZP_IP_READY || zp_ip.opts.stats == ZP_STATS_OFF)
+        return;
+    int e = errno;
+    live_final();
     errno = e;
 }
