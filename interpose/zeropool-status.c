@@ -321,9 +321,27 @@ typedef struct result {
     uint64_t values[ZP_STATUS_VARS];
     bool value_ok[ZP_STATUS_VARS];
     uint64_t pool;
+    int secure; /* AT_SECURE in its auxiliary vector: 1, 0, or -1 unreadable */
 } result_t;
 
 enum { ST_OK, ST_NOT_LOADED, ST_NO_PROCESS, ST_UNREADABLE, ST_OLD };
+
+/* AT_SECURE (setuid, setgid): the library then ignored the process's environment. */
+static int secure_of(pid_t pid)
+{
+    char name[64];
+    (void)snprintf(name, sizeof name, "/proc/%d/auxv", (int)pid);
+    int fd = open(name, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    uint64_t av[2];
+    int secure = -1;
+    while (read(fd, av, sizeof av) == (ssize_t)sizeof av && av[0] != AT_NULL)
+        if (av[0] == AT_SECURE)
+            secure = av[1] != 0;
+    close(fd);
+    return secure;
+}
 
 static void read_process(pid_t pid, result_t *r)
 {
@@ -399,6 +417,7 @@ static void read_process(pid_t pid, result_t *r)
     }
     if (r->st.pool_created != 0)
         (void)peek_u64(&p, r->st.pool_created, &r->pool);
+    r->secure = secure_of(pid);
     r->state = ST_OK;
 out:
     if (p.mem >= 0)
@@ -470,8 +489,8 @@ static void print_json(const result_t *r)
     build_id_text(r, bid, sizeof bid);
     printf(",\"version\":");
     json_str(r->st.version);
-    printf(",\"build_id\":\"%s\",\"started\":%" PRId64 ",\"pool\":%s", bid, r->st.started,
-           r->pool ? "true" : "false");
+    printf(",\"build_id\":\"%s\",\"started\":%" PRId64 ",\"pool\":%s,\"secure\":%s", bid,
+           r->st.started, r->pool ? "true" : "false", r->secure == 1 ? "true" : "false");
     printf(",\"settings\":{");
     char text[sizeof r->st.settings];
     memcpy(text, r->st.settings, sizeof text);
@@ -541,6 +560,9 @@ static void print_text(const result_t *r)
     printf("  library:  %s\n", r->lib.path);
     if (r->replaced)
         printf("  note:     %s\n", restart_note);
+    if (r->secure == 1)
+        printf("  secure-execution mode (setuid/setgid): its environment was ignored, only "
+               "/etc/zeropool.conf counts\n");
     if (!r->st.ready) {
         printf("  settings: not loaded yet (no allocation so far)\n");
         return;
