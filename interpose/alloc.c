@@ -105,12 +105,18 @@ ZP_NOINLINE zp_pool_t *zp_ip_pool_get(void)
     zp_config_from_options(&cfg, &zp_ip.opts);
     pool = zp_pool_new(&cfg);
     if (pool == NULL) {
+        /* Kept for `zeropool status`; on stderr only when asked (ZEROPOOL_VERBOSE). */
         char msg[160];
         zp_buf_t b = ZP_BUF_INIT(msg);
         zp_buf_str(&b, "zeropool: cannot create the pool (errno ");
         zp_buf_i64(&b, errno);
-        zp_buf_str(&b, "); every request goes to jemalloc\n");
-        zp_buf_flush(&b, 2);
+        zp_buf_str(&b, "); every request goes to jemalloc");
+        msg[b.len < sizeof msg ? b.len : sizeof msg - 1] = '\0';
+        zp_status_note_pool_error(msg + sizeof "zeropool: " - 1);
+        if (zp_ip.opts.verbose) {
+            zp_buf_chr(&b, '\n');
+            zp_buf_flush(&b, 2);
+        }
         atomic_store(&zp_ip.threshold, ZP_IP_HUGE);
         atomic_store(&zp_ip.pool_state, ZP_IP_POOL_FAILED);
         errno = e;

@@ -130,12 +130,22 @@ void zp_status_publish(void)
     __atomic_store_n(&zp_status.ready, 1, __ATOMIC_RELEASE);
 }
 
-void zp_status_note_stats_error(const char *line)
+static void status_line(char *to, size_t cap, const char *line)
 {
     size_t n = 0;
-    for (; line[n] && n + 1 < sizeof zp_status.stats_error; n++)
-        zp_status.stats_error[n] = line[n];
-    zp_status.stats_error[n] = '\0';
+    for (; line[n] && n + 1 < cap; n++)
+        to[n] = line[n];
+    to[n] = '\0';
+}
+
+void zp_status_note_stats_error(const char *line)
+{
+    status_line(zp_status.stats_error, sizeof zp_status.stats_error, line);
+}
+
+void zp_status_note_pool_error(const char *line)
+{
+    status_line(zp_status.pool_error, sizeof zp_status.pool_error, line);
 }
 
 void zp_status_child(void)

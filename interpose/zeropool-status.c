@@ -409,12 +409,24 @@ static void read_process(pid_t pid, result_t *r)
     r->st.settings[sizeof r->st.settings - 1] = '\0';
     r->st.verdicts[sizeof r->st.verdicts - 1] = '\0';
     r->st.stats_error[sizeof r->st.stats_error - 1] = '\0';
+    r->st.pool_error[sizeof r->st.pool_error - 1] = '\0';
     if (r->st.nvars > ZP_STATUS_VARS)
         r->st.nvars = ZP_STATUS_VARS;
     for (uint32_t i = 0; i < r->st.nvars; i++) {
         r->st.vars[i].name[sizeof r->st.vars[i].name - 1] = '\0';
         r->value_ok[i] = var_value(&p, &r->st.vars[i], &r->values[i]);
     }
+    /* The pool notes its peak when its statistics are summed in the process, which nothing
+     * may have done: the peak is at least what is pooled now. */
+    int peak = -1, now = -1;
+    for (uint32_t i = 0; i < r->st.nvars; i++) {
+        if (strcmp(r->st.vars[i].name, "pool.peak_pooled_bytes") == 0)
+            peak = (int)i;
+        if (strcmp(r->st.vars[i].name, "pool.pooled_bytes") == 0)
+            now = (int)i;
+    }
+    if (peak >= 0 && now >= 0 && r->values[peak] < r->values[now])
+        r->values[peak] = r->values[now];
     if (r->st.pool_created != 0)
         (void)peek_u64(&p, r->st.pool_created, &r->pool);
     r->secure = secure_of(pid);
@@ -519,6 +531,8 @@ static void print_json(const result_t *r)
     }
     printf("],\"rejected_count\":%u,\"stats_file_error\":", r->st.nverdicts);
     json_str(r->st.stats_error);
+    printf(",\"pool_error\":");
+    json_str(r->st.pool_error);
     printf(",\"counters\":{");
     for (uint32_t i = 0; i < r->st.nvars; i++) {
         printf("%s", i ? "," : "");
@@ -594,6 +608,8 @@ static void print_text(const result_t *r)
     }
     if (r->st.stats_error[0])
         printf("  statistics file: %s\n", r->st.stats_error);
+    if (r->st.pool_error[0])
+        printf("  pool: %s\n", r->st.pool_error);
     printf("  counters:\n");
     for (uint32_t i = 0; i < r->st.nvars; i++) {
         if (r->value_ok[i])

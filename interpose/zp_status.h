@@ -60,6 +60,7 @@ typedef struct zp_status {
     uint32_t nverdicts;                /* counted, including those that did not fit */
     uint32_t nvars;
     char stats_error[ZP_STATUS_ERROR]; /* the last failed statistics-file write, or "" */
+    char pool_error[ZP_STATUS_ERROR];  /* why the pool could not be created, or "" */
     zp_status_var_t vars[ZP_STATUS_VARS];
 } zp_status_t;
 
@@ -70,6 +71,8 @@ extern zp_status_t zp_status;
 void zp_status_publish(void);
 /* A failed statistics-file write, one line (live.c). */
 void zp_status_note_stats_error(const char *line);
+/* The pool could not be created, one line (alloc.c). */
+void zp_status_note_pool_error(const char *line);
 /* In a forked child: its start time. */
 void zp_status_child(void);
 #endif
