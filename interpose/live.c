@@ -17,7 +17,6 @@
 #include <limits.h>
 #include <pthread.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "platform.h"
