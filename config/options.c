@@ -315,8 +315,39 @@ void zp_options_defaults(zp_options_t *o, const zp_autoconf_t *ac)
     }
     o->secure = false;
     o->problems = 0;
+    o->nverdicts = 0;
     o->sys_conf[0] = '\0';
     o->sys_conf_state = ZP_SYS_CONF_ABSENT;
+}
+
+/* A finished message line ("zeropool: ...\n"): the system-wide file's are kept in o->verdicts
+ * (without the prefix and newline), the environment's go to fd 2. */
+static void zp_say(zp_options_t *o, zp_opt_source_t src, zp_buf_t *b)
+{
+    if (b->len == b->cap) /* truncation must not eat the newline */
+        b->len--;
+    if (b->len == 0 || b->p[b->len - 1] != '\n')
+        zp_buf_chr(b, '\n');
+    if (src != ZP_SRC_FILE || o == NULL) {
+        zp_buf_flush(b, 2);
+        return;
+    }
+    if (o->nverdicts < ZP_VERDICTS) {
+        const char *t = b->p;
+        size_t n = b->len - 1, skip = sizeof "zeropool: " - 1;
+        if (n >= skip && zp_prefix(t, "zeropool: ")) {
+            t += skip;
+            n -= skip;
+        }
+        if (n > ZP_VERDICT_LEN - 1)
+            n = ZP_VERDICT_LEN - 1;
+        char *v = o->verdicts[o->nverdicts];
+        for (size_t i = 0; i < n; i++)
+            v[i] = t[i];
+        v[n] = '\0';
+    }
+    o->nverdicts++;
+    b->len = 0;
 }
 
 /* Copies value text into a message, bounded and kept on one line. */
@@ -407,7 +438,7 @@ static void zp_buf_expected(zp_buf_t *b, const zp_opt_desc_t *d)
     }
 }
 
-static void zp_report_invalid(const zp_options_t *o, int id, const char *val, size_t vlen,
+static void zp_report_invalid(zp_options_t *o, int id, const char *val, size_t vlen,
                               zp_opt_source_t src)
 {
     char line[512], cur[ZP_PATH_MAX];
@@ -424,11 +455,7 @@ static void zp_report_invalid(const zp_options_t *o, int id, const char *val, si
         zp_buf_value(&b, cur, n);
     else
         zp_buf_str(&b, "(unset)");
-    /* Truncation must not eat the newline: the next message would join this line. */
-    if (b.len == b.cap)
-        b.len--;
-    zp_buf_chr(&b, '\n');
-    zp_buf_flush(&b, 2);
+    zp_say(o, src, &b);
 }
 
 /* Levenshtein distance, case-insensitive; names are short, so one stack row suffices. */
@@ -475,7 +502,7 @@ int zp_option_nearest(const char *name, size_t n)
     return best;
 }
 
-static void zp_report_unknown(const char *name, size_t n, zp_opt_source_t src)
+static void zp_report_unknown(zp_options_t *o, const char *name, size_t n, zp_opt_source_t src)
 {
     char line[256];
     zp_buf_t b = ZP_BUF_INIT(line);
@@ -499,10 +526,7 @@ static void zp_report_unknown(const char *name, size_t n, zp_opt_source_t src)
     } else {
         zp_buf_str(&b, " (see `zeropool config`)");
     }
-    if (b.len == b.cap)
-        b.len--;
-    zp_buf_chr(&b, '\n');
-    zp_buf_flush(&b, 2);
+    zp_say(o, src, &b);
 }
 
 static int zp_lookup(const char *name, size_t n)
@@ -535,7 +559,7 @@ static int zp_set(zp_options_t *o, const zp_autoconf_t *ac, const char *name, si
 {
     int id = zp_lookup(name, name_len);
     if (id < 0) {
-        zp_report_unknown(name, name_len, src);
+        zp_report_unknown(o, name, name_len, src);
         o->problems++;
         return -1;
     }
@@ -616,7 +640,7 @@ static unsigned zp_conf_parse(zp_options_t *o, const zp_autoconf_t *ac, const ch
             zp_buf_value(&b, p, (size_t)(e - p));
             zp_buf_str(&b, colon == e ? "\" has no ':'; expected key:value,key:value\n"
                                       : "\" has an empty key; expected key:value,key:value\n");
-            zp_buf_flush(&b, 2);
+            zp_say(o, src, &b);
             o->problems++;
         } else {
             zp_set(o, ac, key, klen, colon + 1, (size_t)(e - colon - 1), src);
@@ -629,7 +653,7 @@ static unsigned zp_conf_parse(zp_options_t *o, const zp_autoconf_t *ac, const ch
         zp_buf_str(&b, "zeropool: hint: ");
         zp_buf_origin(&b, src);
         zp_buf_str(&b, " separates entries with ',' (key:value,key:value), not ';'\n");
-        zp_buf_flush(&b, 2);
+        zp_say(o, src, &b);
     }
     return o->problems - before;
 }
@@ -642,10 +666,10 @@ unsigned zp_options_parse_conf(zp_options_t *o, const char *conf)
 bool zp_option_reserved(const char *name, size_t n)
 {
     return zp_eq(name, n, "CONF") || zp_eq(name, n, "CONF_FILE") || zp_eq(name, n, "LIB") ||
-           zp_eq(name, n, "CONFIG_HELPER");
+           zp_eq(name, n, "CONFIG_HELPER") || zp_eq(name, n, "STATUS_HELPER");
 }
 
-static void zp_sys_conf_say(const char *path, const char *what, int err)
+static void zp_sys_conf_say(zp_options_t *o, const char *path, const char *what, int err)
 {
     char line[ZP_PATH_MAX + 160];
     zp_buf_t b = ZP_BUF_INIT(line);
@@ -657,8 +681,7 @@ static void zp_sys_conf_say(const char *path, const char *what, int err)
         zp_buf_i64(&b, err);
         zp_buf_chr(&b, ')');
     }
-    zp_buf_chr(&b, '\n');
-    zp_buf_flush(&b, 2);
+    zp_say(o, ZP_SRC_FILE, &b);
 }
 
 /* The system-wide file, read into a stack buffer: '#' comments and newlines become blanks and
@@ -674,7 +697,7 @@ static void zp_sys_conf_load(zp_options_t *o, const zp_autoconf_t *ac, const cha
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
     if (fd < 0) {
         if (errno != ENOENT)
-            zp_sys_conf_say(path, ": cannot be read; ignored", errno);
+            zp_sys_conf_say(o, path, ": cannot be read; ignored", errno);
         return;
     }
     size_t plen = zp_strlen(path);
@@ -688,12 +711,12 @@ static void zp_sys_conf_load(zp_options_t *o, const zp_autoconf_t *ac, const cha
     char text[ZP_SYS_CONF_MAX + 1];
     size_t n = 0;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        zp_sys_conf_say(path, ": not a regular file; ignored", 0);
+        zp_sys_conf_say(o, path, ": not a regular file; ignored", 0);
         (void)close(fd);
         return;
     }
     if (secure && (st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH)))) {
-        zp_sys_conf_say(path, ": ignored in secure-execution mode: not owned by root, or "
+        zp_sys_conf_say(o, path, ": ignored in secure-execution mode: not owned by root, or "
                               "writable by others", 0);
         (void)close(fd);
         return;
@@ -703,7 +726,7 @@ static void zp_sys_conf_load(zp_options_t *o, const zp_autoconf_t *ac, const cha
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0) {
-            zp_sys_conf_say(path, ": read error; ignored", errno);
+            zp_sys_conf_say(o, path, ": read error; ignored", errno);
             (void)close(fd);
             return;
         }
@@ -711,7 +734,7 @@ static void zp_sys_conf_load(zp_options_t *o, const zp_autoconf_t *ac, const cha
             break;
         n += (size_t)r;
         if (n == sizeof text - 1) {
-            zp_sys_conf_say(path, ": longer than 4096 bytes; ignored", 0);
+            zp_sys_conf_say(o, path, ": longer than 4096 bytes; ignored", 0);
             (void)close(fd);
             return;
         }
@@ -760,7 +783,7 @@ static void zp_finish(zp_options_t *o)
 
 /* Secure-execution mode: one line when the environment held settings that would have counted,
  * so that an admin who wonders why ZEROPOOL_STATS did nothing learns where to look. Names only,
- * never values. The zeropool command's own variables (LIB, CONFIG_HELPER) are not settings. */
+ * never values. The zeropool command's own variables (LIB, *_HELPER) are not settings. */
 static void zp_secure_note(char *const *envp)
 {
     unsigned count = 0;
@@ -774,7 +797,8 @@ static void zp_secure_note(char *const *envp)
             eq++;
         const char *name = *e + ZP_ENV_PREFIX_LEN;
         size_t nlen = (size_t)(eq - name);
-        if (zp_eq(name, nlen, "LIB") || zp_eq(name, nlen, "CONFIG_HELPER"))
+        if (zp_eq(name, nlen, "LIB") || zp_eq(name, nlen, "CONFIG_HELPER") ||
+            zp_eq(name, nlen, "STATUS_HELPER"))
             continue;
         if (count++ == 0) {
             first = *e;
@@ -891,7 +915,8 @@ size_t zp_option_format(const zp_options_t *o, zp_opt_id_t id, char *buf, size_t
     return b.len;
 }
 
-void zp_options_dump(const zp_options_t *o, int fd)
+/* One "ZEROPOOL_NAME=value  (source)" line of the dump, newline included. */
+static void zp_dump_line(const zp_options_t *o, int id, zp_buf_t *b)
 {
     static const char *const src_name[] = {
         [ZP_SRC_DEFAULT] = "default",
@@ -900,22 +925,59 @@ void zp_options_dump(const zp_options_t *o, int fd)
         [ZP_SRC_ENV] = "env",
         [ZP_SRC_FILE] = "file",
     };
+    char val[ZP_PATH_MAX];
+    zp_buf_str(b, ZP_ENV_PREFIX);
+    zp_buf_str(b, zp_opt_table[id].name);
+    zp_buf_chr(b, '=');
+    size_t n = zp_option_format(o, (zp_opt_id_t)id, val, sizeof val);
+    zp_buf_mem(b, val, n);
+    zp_buf_str(b, "  (");
+    if (o->source[id] == ZP_SRC_FILE)
+        zp_buf_str(b, o->sys_conf);
+    else if (id == ZP_OPT_STATS && o->source[id] == ZP_SRC_AUTO)
+        zp_buf_str(b, "implied by ZEROPOOL_STATS_FILE");
+    else
+        zp_buf_str(b, src_name[o->source[id]]);
+    zp_buf_str(b, ")\n");
+}
+
+void zp_options_dump(const zp_options_t *o, int fd)
+{
     for (int id = 0; id < ZP_OPT_COUNT; id++) {
-        char line[ZP_PATH_MAX + 96], val[ZP_PATH_MAX];
+        char line[ZP_PATH_MAX + 96];
         zp_buf_t b = ZP_BUF_INIT(line);
-        zp_buf_str(&b, ZP_ENV_PREFIX);
-        zp_buf_str(&b, zp_opt_table[id].name);
-        zp_buf_chr(&b, '=');
-        size_t n = zp_option_format(o, (zp_opt_id_t)id, val, sizeof val);
-        zp_buf_mem(&b, val, n);
-        zp_buf_str(&b, "  (");
-        if (o->source[id] == ZP_SRC_FILE)
-            zp_buf_str(&b, o->sys_conf);
-        else if (id == ZP_OPT_STATS && o->source[id] == ZP_SRC_AUTO)
-            zp_buf_str(&b, "implied by ZEROPOOL_STATS_FILE");
-        else
-            zp_buf_str(&b, src_name[o->source[id]]);
-        zp_buf_str(&b, ")\n");
+        zp_dump_line(o, id, &b);
+        zp_buf_flush(&b, fd);
+    }
+}
+
+size_t zp_options_dump_buf(const zp_options_t *o, char *buf, size_t cap)
+{
+    if (cap == 0)
+        return 0;
+    zp_buf_t b = { buf, 0, cap - 1 };
+    for (int id = 0; id < ZP_OPT_COUNT; id++)
+        zp_dump_line(o, id, &b);
+    buf[b.len] = '\0';
+    return b.len;
+}
+
+void zp_options_say_verdicts(const zp_options_t *o, int fd)
+{
+    for (unsigned i = 0; i < o->nverdicts && i < ZP_VERDICTS; i++) {
+        char line[ZP_VERDICT_LEN + 16];
+        zp_buf_t b = ZP_BUF_INIT(line);
+        zp_buf_str(&b, "zeropool: ");
+        zp_buf_str(&b, o->verdicts[i]);
+        zp_buf_chr(&b, '\n');
+        zp_buf_flush(&b, fd);
+    }
+    if (o->nverdicts > ZP_VERDICTS) {
+        char line[96];
+        zp_buf_t b = ZP_BUF_INIT(line);
+        zp_buf_str(&b, "zeropool: and ");
+        zp_buf_u64(&b, o->nverdicts - ZP_VERDICTS);
+        zp_buf_str(&b, " more problems in the system-wide file\n");
         zp_buf_flush(&b, fd);
     }
 }

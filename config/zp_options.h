@@ -14,6 +14,8 @@
 #define ZP_AUTO UINT64_MAX /* default computed by zp_autoconf_compute() */
 
 #define ZP_PATH_MAX 256
+#define ZP_VERDICTS 8       /* system-wide file problems kept in memory */
+#define ZP_VERDICT_LEN 192  /* bytes of one, NUL included */
 
 enum {
     ZP_OPT_T_SIZE,
@@ -67,6 +69,12 @@ typedef struct zp_options {
     char sys_conf[ZP_PATH_MAX]; /* the system-wide file that was read, "" if none */
     int sys_conf_state;         /* ZP_SYS_CONF_* */
     unsigned problems; /* bad or unknown settings reported while loading */
+    /* What was wrong with the system-wide file, a line each ("key threshold=12x is invalid:
+     * ..."): kept here, not printed, because every process on the machine reads the file and
+     * must not have its output changed by it; `zeropool config` and `zeropool status` show
+     * them. Lines past ZP_VERDICTS are counted in nverdicts but not kept. */
+    char verdicts[ZP_VERDICTS][ZP_VERDICT_LEN];
+    unsigned nverdicts;
 } zp_options_t;
 
 enum { ZP_SYS_CONF_ABSENT, ZP_SYS_CONF_READ, ZP_SYS_CONF_REFUSED };
@@ -102,7 +110,8 @@ void zp_autoconf_compute(unsigned cpus, uint64_t phys_bytes, zp_autoconf_t *ac);
  * wins over the file). envp NULL means environ. The file is read into a stack buffer.
  * In secure-execution mode (setuid, setgid) no ZEROPOOL_* variable counts: only ZP_SYS_CONF,
  * and only when root owns it and nobody else may write it; one line says so on fd 2.
- * Each bad value or unknown name is reported once on fd 2 and leaves the default in force. */
+ * Each bad value or unknown name of the environment is reported once on fd 2 and leaves the
+ * default in force; the system-wide file's go into o->verdicts, never to fd 2. */
 void zp_options_load(zp_options_t *o, char *const *envp);
 /* Defaults with auto-configuration filled in, reading no environment. */
 void zp_options_defaults(zp_options_t *o, const zp_autoconf_t *ac);
@@ -117,11 +126,17 @@ unsigned zp_options_parse_conf(zp_options_t *o, const char *conf);
 size_t zp_option_format(const zp_options_t *o, zp_opt_id_t id, char *buf, size_t len);
 /* The effective settings, one "ZEROPOOL_NAME=value  (source)" line each, written to fd. */
 void zp_options_dump(const zp_options_t *o, int fd);
+/* The same lines into buf (NUL-terminated, cut at cap - 1 bytes); their length. */
+size_t zp_options_dump_buf(const zp_options_t *o, char *buf, size_t cap);
+
+/* The system-wide file's verdicts (o->verdicts), one "zeropool: ..." line each, written to fd;
+ * a last line counts those not kept. */
+void zp_options_say_verdicts(const zp_options_t *o, int fd);
 
 /* The option nearest to a mistyped name (table name or conf key), or -1: "did you mean". */
 int zp_option_nearest(const char *name, size_t n);
 /* Is NAME (after "ZEROPOOL_") a variable of ours that is not an option (CONF, CONF_FILE, and
- * the zeropool command's LIB and CONFIG_HELPER)? */
+ * the zeropool command's LIB, CONFIG_HELPER and STATUS_HELPER)? */
 bool zp_option_reserved(const char *name, size_t n);
 
 /* Parse a size with an optional K/M/G (or KiB/MiB/GiB) suffix; false on error or overflow. */

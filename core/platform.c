@@ -1,5 +1,7 @@
 /* Every kernel call of the allocator, behind the contract stated in platform.h: memory (for the
- * pool and for the interposer's metadata), the SIGSEGV hook, the thread id. Every call here may
+ * pool and for the interposer's metadata), fault injection, the thread id; and, in the
+ * preload library's copy only (ZP_OS_PROCESS), the SIGSEGV hook, the termination signals and
+ * the errno-keeping libc calls of the private jemalloc. Every call here may
  * fail (RLIMIT_AS, RLIMIT_MEMLOCK, vm.max_map_count); callers degrade, never crash.
  * scripts/lint fails when another file makes one of these calls. */
 #include "platform.h"
@@ -246,6 +248,12 @@ unsigned zp_os_thread_id(void)
     return (unsigned)syscall(SYS_gettid);
 }
 
+#ifdef ZP_OS_PROCESS
+/* ==== process machinery: compiled only into the preload library's copy of this file ====
+ * (core/meson.build builds it twice: the public core library ships none of this). Kept in
+ * this file, not in interpose/, because every signal and memory call of the project sits in
+ * the platform layer (scripts/lint and the pre-stop hook check that). */
+
 /* ---- the SIGSEGV hook ----
  * Installed once; it remembers the disposition it replaced and hands every fault on to it:
  *   - a function (SA_SIGINFO or not): called directly with the same arguments and its mask;
@@ -381,31 +389,13 @@ bool zp_os_on_terminate(int sig, void (*fn)(int sig))
     return sigaction(sig, &ours, NULL) == 0;
 }
 
-bool zp_os_thread_start_quiet(void *(*fn)(void *), void *arg, size_t stack, const char *name)
-{
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old); /* the new thread inherits this mask */
-    pthread_t t;
-    pthread_attr_t attr;
-    bool ok = false;
-    if (pthread_attr_init(&attr) == 0) {
-        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        pthread_attr_setstacksize(&attr, stack);
-        ok = pthread_create(&t, &attr, fn, arg) == 0;
-        if (ok && name != NULL)
-            (void)pthread_setname_np(t, name);
-        pthread_attr_destroy(&attr);
-    }
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    return ok;
-}
-
 void zp_os_on_stop_signals(void (*fn)(int sig))
 {
     (void)zp_os_on_terminate(SIGTERM, fn);
     (void)zp_os_on_terminate(SIGINT, fn);
 }
+
+#endif /* ZP_OS_PROCESS */
 
 bool zp_os_mutex_free_soon(pthread_mutex_t *m)
 {
@@ -420,6 +410,7 @@ bool zp_os_mutex_free_soon(pthread_mutex_t *m)
     return false;
 }
 
+#ifdef ZP_OS_PROCESS
 /* ---- libc calls that keep errno, for an allocator linked in that is not ours ----
  * interpose/jemalloc-private.sh points the private jemalloc's calls that may set errno here
  * (zp_os_quiet_<name>): each leaves errno as it found it, on success and on failure. jemalloc
@@ -467,3 +458,4 @@ long zp_os_quiet_syscall(long nr, ...)
     errno = e;
     return r;
 }
+#endif /* ZP_OS_PROCESS */

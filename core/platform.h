@@ -59,6 +59,7 @@ void *zp_os_meta_reserve(size_t size);
 /* The kernel's id of the calling thread (gettid). */
 unsigned zp_os_thread_id(void);
 
+#ifdef ZP_OS_PROCESS /* the preload library only (platform.c) */
 /* Called for every SIGSEGV the kernel raises for a memory access (never for one sent with
  * kill()), with the faulting address and the handler's ucontext, in the signal handler:
  * async-signal-safe code only. */
@@ -68,6 +69,8 @@ typedef void (*zp_os_fault_fn)(void *addr, void *uc);
  * handler is called, SIG_DFL or SIG_IGN end the process the kernel's way. A handler the
  * program installs later replaces ours. False when sigaction failed or a hook exists. */
 bool zp_os_fault_hook(zp_os_fault_fn fn);
+
+#endif
 
 /* ---- fault injection, for tests only ---- */
 typedef enum {
@@ -83,6 +86,7 @@ typedef enum {
 void zp_os_inject(zp_os_op_t op, unsigned skip, unsigned count, int err);
 void zp_os_inject_clear(void);
 
+#ifdef ZP_OS_PROCESS /* the preload library only (platform.c) */
 /* ---- termination signals ----
  * Run fn(sig) when sig (SIGTERM, SIGINT) arrives while its disposition is still the default,
  * then die by sig exactly as the default action would (same exit status for the parent). Only
@@ -92,15 +96,13 @@ bool zp_os_on_terminate(int sig, void (*fn)(int sig));
 /* zp_os_on_terminate for the signals a service is stopped with: SIGTERM and SIGINT. */
 void zp_os_on_stop_signals(void (*fn)(int sig));
 
-/* Start a detached helper thread (stack bytes, a name for /proc) with every signal blocked, so
- * that signals meant for the program (sigwait loops, SIGTERM handlers) never land on it. The
- * caller's signal mask is unchanged on return. False if the thread could not be made. */
-bool zp_os_thread_start_quiet(void *(*fn)(void *), void *arg, size_t stack, const char *name);
+#endif
 
 /* True when m is not held: tried and released, retried for up to ~20 ms while another
  * thread holds it (async-signal-safe: for a signal handler deciding whether it may lock). */
 bool zp_os_mutex_free_soon(pthread_mutex_t *m);
 
+#ifdef ZP_OS_PROCESS
 /* libc calls that leave errno as they found it, on success and on failure, for an allocator
  * linked in whose calls must not change the program's errno (interpose/jemalloc-private.sh
  * points the private jemalloc's calls here). X(return type, libc name, parameters, arguments). */
@@ -133,5 +135,6 @@ ZP_QUIET_CALLS(ZP_QUIET_DECL)
 #undef ZP_QUIET_DECL
 int zp_os_quiet_open(const char *path, int flags, ...);
 long zp_os_quiet_syscall(long nr, ...);
+#endif /* ZP_OS_PROCESS */
 
 #endif

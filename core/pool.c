@@ -13,6 +13,7 @@
 #include "platform.h"
 #include "zp_fmt.h"
 #include "zp_config_map.h"
+#include "zp_stat_places.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -772,4 +773,34 @@ ZP_API size_t zp_pool_trim(zp_pool_t *pool)
         pthread_mutex_unlock(&sh->lock);
     }
     return released;
+}
+
+/* ---- where the counters live, for a reader outside the process (zp_stat_places.h) ---- */
+
+size_t zp_pool_stat_places(zp_stat_place_t *out, size_t cap)
+{
+    const size_t none = ZP_PLACE_NONE;
+    const size_t caches = offsetof(zp_pool_t, caches), next = offsetof(zp_tcache_t, next);
+#define ZP_PLACE_TS(n, b) \
+    { #n, b, { offsetof(zp_pool_t, retired.n), none }, caches, next, offsetof(zp_tcache_t, st.n) },
+#define ZP_PLACE_ONE(n, field) { #n, 1, { offsetof(zp_pool_t, field), none }, none, none, none },
+    const zp_stat_place_t all[] = {
+        ZP_PLACE_TS(gets, 0) ZP_PLACE_TS(puts, 0) ZP_PLACE_TS(tls_hits, 0)
+        ZP_PLACE_TS(shard_hits, 0) ZP_PLACE_TS(steals, 0) ZP_PLACE_TS(fresh, 0)
+        ZP_PLACE_TS(direct, 0) ZP_PLACE_TS(evictions, 0) ZP_PLACE_TS(bytes_scrubbed, 1)
+        ZP_PLACE_TS(bytes_dropped, 1) ZP_PLACE_TS(bytes_got, 1) ZP_PLACE_TS(bytes_put, 1)
+        { "misuse", 0, { offsetof(zp_pool_t, retired.misuse), offsetof(zp_pool_t, misuse_count) },
+          caches, next, offsetof(zp_tcache_t, st.misuse) },
+        { "pooled_bytes", 1, { offsetof(zp_pool_t, shard_bytes), none }, caches, next,
+          offsetof(zp_tcache_t, bytes) },
+        ZP_PLACE_ONE(peak_pooled_bytes, peak_pooled)
+        ZP_PLACE_ONE(pinned_bytes, pinned_bytes)
+        ZP_PLACE_ONE(reserved_bytes, reserved_bytes)
+    };
+#undef ZP_PLACE_TS
+#undef ZP_PLACE_ONE
+    size_t n = sizeof all / sizeof all[0];
+    for (size_t i = 0; i < n && i < cap; i++)
+        out[i] = all[i];
+    return n;
 }

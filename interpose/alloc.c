@@ -12,6 +12,8 @@
 #include "platform.h"
 #include "zp_config_map.h"
 #include "zp_fmt.h"
+#define ZP_STATUS_LIBRARY
+#include "zp_status.h"
 
 zp_ip_state_t zp_ip = {.scrub_small = true, .brk_lo = UINTPTR_MAX};
 
@@ -75,8 +77,11 @@ void zp_ip_init(void)
     bool off = zp_ip.opts.disable != 0;
     bool scrub = !off && zp_ip.opts.scrub_small;
     atomic_store(&zp_ip.scrub_small, scrub);
-    if (zp_ip.opts.verbose)
+    if (zp_ip.opts.verbose) {
         ip_say_hello(off);
+        zp_options_say_verdicts(&zp_ip.opts, 2);
+    }
+    zp_status_publish();
     atomic_store(&zp_ip.state, ZP_IP_READY);
     atomic_store_explicit(&zp_ip.threshold, off ? ZP_IP_HUGE : (size_t)zp_ip.opts.threshold,
                           memory_order_release);
@@ -100,12 +105,18 @@ ZP_NOINLINE zp_pool_t *zp_ip_pool_get(void)
     zp_config_from_options(&cfg, &zp_ip.opts);
     pool = zp_pool_new(&cfg);
     if (pool == NULL) {
+        /* Kept for `zeropool status`; on stderr only when asked (ZEROPOOL_VERBOSE). */
         char msg[160];
         zp_buf_t b = ZP_BUF_INIT(msg);
         zp_buf_str(&b, "zeropool: cannot create the pool (errno ");
         zp_buf_i64(&b, errno);
-        zp_buf_str(&b, "); every request goes to jemalloc\n");
-        zp_buf_flush(&b, 2);
+        zp_buf_str(&b, "); every request goes to jemalloc");
+        msg[b.len < sizeof msg ? b.len : sizeof msg - 1] = '\0';
+        zp_status_note_pool_error(msg + sizeof "zeropool: " - 1);
+        if (zp_ip.opts.verbose) {
+            zp_buf_chr(&b, '\n');
+            zp_buf_flush(&b, 2);
+        }
         atomic_store(&zp_ip.threshold, ZP_IP_HUGE);
         atomic_store(&zp_ip.pool_state, ZP_IP_POOL_FAILED);
         errno = e;
@@ -316,6 +327,19 @@ bool zp_ip_count_lock_free(void)
     return zp_os_mutex_free_soon(&ip_tc_lock);
 }
 
+/* The sums above, as a reader outside the process makes them (addresses are absolute). */
+void zp_ip_count_places(zp_status_var_t *frees, zp_status_var_t *bytes)
+{
+    frees->add[0] = (uint64_t)(uintptr_t)&ip_tc_frees;
+    frees->add[1] = (uint64_t)(uintptr_t)&ip_tc_late_frees;
+    bytes->add[0] = (uint64_t)(uintptr_t)&ip_tc_bytes;
+    bytes->add[1] = (uint64_t)(uintptr_t)&ip_tc_late_bytes;
+    frees->head = bytes->head = (uint64_t)(uintptr_t)&ip_tc_list;
+    frees->next = bytes->next = offsetof(zp_ip_tcount_t, next);
+    frees->item = offsetof(zp_ip_tcount_t, small_frees);
+    bytes->item = offsetof(zp_ip_tcount_t, small_scrubbed);
+}
+
 /* ---- pointers nobody here allocated ----
  * Policy: a block in the brk heap belongs to glibc's own malloc. The only ways to get
  * one are a library opened with RTLD_DEEPBIND (its malloc binds to glibc's, not ours) or
@@ -340,19 +364,23 @@ static void *ip_glibc_sym(void *_Atomic *cache, const char *name)
     return f;
 }
 
-static void ip_glibc_free(void *p)
-{
-    static void *_Atomic sym;
-    void (*f)(void *) = (void (*)(void *))ip_glibc_sym(&sym, "free");
-    if (f != NULL)
-        f(p); /* else leak it: better than a crash */
-}
-
 static size_t ip_glibc_usable(void *p)
 {
     static void *_Atomic sym;
     size_t (*f)(void *) = (size_t(*)(void *))ip_glibc_sym(&sym, "malloc_usable_size");
     return f != NULL ? f(p) : 0;
+}
+
+/* Scrubbed first, as our own blocks are: every byte glibc says the program could use (its own
+ * malloc_usable_size), so glibc's next block of that size holds none of it. */
+static void ip_glibc_free(void *p)
+{
+    static void *_Atomic sym;
+    void (*f)(void *) = (void (*)(void *))ip_glibc_sym(&sym, "free");
+    if (f == NULL)
+        return; /* leak it: better than a crash */
+    explicit_bzero(p, ip_glibc_usable(p));
+    f(p);
 }
 
 static zp_pool_t *ip_pool_of(const void *p)

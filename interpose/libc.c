@@ -16,29 +16,6 @@ int zp_ip_mallopt(int param, int value)
     return 1;
 }
 
-_Atomic bool zp_ip_stats_in_signal;
-
-void zp_ip_je_totals(zp_ip_je_totals_t *t)
-{
-    static zp_ip_je_totals_t last; /* the last figures read, for a write from a signal handler */
-    if (atomic_load(&zp_ip_stats_in_signal)) {
-        *t = last;
-        return;
-    }
-    uint64_t epoch = 1;
-    size_t len = sizeof epoch;
-    (void)zp_je_mallctl("epoch", &epoch, &len, &epoch, sizeof epoch); /* refresh the statistics */
-    static const char *const names[] = {"stats.allocated", "stats.active", "stats.mapped",
-                                        "stats.resident"};
-    size_t *out[] = {&t->allocated, &t->active, &t->mapped, &t->resident};
-    for (int i = 0; i < 4; i++) {
-        len = sizeof(size_t);
-        if (zp_je_mallctl(names[i], out[i], &len, NULL, 0) != 0)
-            *out[i] = 0;
-    }
-    last = *t;
-}
-
 static zp_pool_t *ip_pool(zp_stats_t *st)
 {
     zp_pool_t *pool = atomic_load_explicit(&zp_ip.pool, memory_order_acquire);

@@ -1,20 +1,74 @@
 /* Statistics of the preload library: the effective configuration, the pool's counters and size
  * classes, small blocks, misuse counts and jemalloc's totals, written by ONE code path through
  * the emitter (emit.c) as a table (ZEROPOOL_STATS=1, malloc_stats), one JSON object
- * (ZEROPOOL_STATS=json) or glibc's XML shape (malloc_info). Written at exit, on SIGTERM/SIGINT
- * and every ZEROPOOL_STATS_INTERVAL by live.c. The small-block counters are alloc.c's. */
+ * (ZEROPOOL_STATS=json) or glibc's XML shape (malloc_info). Written at exit and on
+ * SIGTERM/SIGINT by live.c, on demand by libc.c; calls neither. The small-block counters are
+ * alloc.c's. */
 #include "zp_interpose.h"
 
 #include <fcntl.h>
+#include <limits.h>
+#include <time.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 #include "emit.h"
 #include "zp_fmt.h"
-#include "zp_live.h"
 
 /* What `zeropool status` finds in a library whose file name carries no version. */
 __attribute__((used)) static const char ip_ident[] = "zeropool-version: " ZEROPOOL_VERSION;
+
+/* ==== jemalloc's totals ==== */
+
+_Atomic bool zp_ip_stats_in_signal;
+
+void zp_ip_je_totals(zp_ip_je_totals_t *t)
+{
+    static zp_ip_je_totals_t last; /* the last figures read, for a write from a signal handler */
+    if (atomic_load(&zp_ip_stats_in_signal)) {
+        *t = last;
+        return;
+    }
+    uint64_t epoch = 1;
+    size_t len = sizeof epoch;
+    (void)zp_je_mallctl("epoch", &epoch, &len, &epoch, sizeof epoch); /* refresh the statistics */
+    static const char *const names[] = {"stats.allocated", "stats.active", "stats.mapped",
+                                        "stats.resident"};
+    size_t *out[] = {&t->allocated, &t->active, &t->mapped, &t->resident};
+    for (int i = 0; i < 4; i++) {
+        len = sizeof(size_t);
+        if (zp_je_mallctl(names[i], out[i], &len, NULL, 0) != 0)
+            *out[i] = 0;
+    }
+    last = *t;
+}
+
+/* ==== the age of the process ==== */
+
+/* A process younger than this is not "long-lived" for the coverage note (seconds). */
+#define IP_LONG_LIVED_S 10
+/* Below this resident size the coverage note says nothing (bytes). */
+#define IP_COVERAGE_MIN_RSS ((uint64_t)8 << 20)
+
+static uint64_t ip_start_ns;
+
+static uint64_t ip_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void zp_ip_stats_start(void)
+{
+    ip_start_ns = ip_now_ns();
+}
+
+/* Seconds since zp_ip_stats_start, 0 before it. */
+static uint64_t ip_uptime(void)
+{
+    return ip_start_ns == 0 ? 0 : (ip_now_ns() - ip_start_ns) / 1000000000u;
+}
 
 /* ==== what is written ==== */
 
@@ -151,7 +205,7 @@ static uint64_t ip_rss_bytes(void)
  * that memory, once the process has run long enough for the comparison to mean something. */
 static void ip_emit_coverage(zp_em_t *e, uint64_t pool_freed, uint64_t small_freed)
 {
-    uint64_t rss = ip_rss_bytes(), up = zp_ip_live_uptime();
+    uint64_t rss = ip_rss_bytes(), up = ip_uptime();
     uint64_t freed = pool_freed + small_freed;
     zp_em_obj_begin(e, "coverage", "coverage (memory that passed through zeropool)");
     zp_em_u64(e, "freed_pool_bytes_min", pool_freed, ZP_EM_BYTES);
@@ -159,7 +213,7 @@ static void ip_emit_coverage(zp_em_t *e, uint64_t pool_freed, uint64_t small_fre
     zp_em_u64(e, "freed_bytes", freed, ZP_EM_BYTES);
     zp_em_u64(e, "rss_bytes", rss, ZP_EM_BYTES);
     zp_em_u64(e, "uptime_s", up, ZP_EM_COUNT);
-    if (up >= ZP_IP_LONG_LIVED_S && rss >= ZP_IP_COVERAGE_MIN_RSS && freed < rss / 4)
+    if (up >= IP_LONG_LIVED_S && rss >= IP_COVERAGE_MIN_RSS && freed < rss / 4)
         zp_em_value(e, "note", NULL,
                  "most of this process's memory is managed by the program itself: "
                  "zeropool cannot scrub it");
@@ -244,16 +298,4 @@ int zp_ip_stats_emit_fd(int fd, int format)
 int zp_ip_stats_write_file(FILE *fp)
 {
     return ip_stats_emit(ZP_EM_XML, -1, fp);
-}
-
-/* ==== at exit ====
- * A destructor, not atexit: atexit may allocate during bootstrap. The writing itself (file,
- * rename, held descriptor, stderr) is live.c's, shared with the timer and the signal path. */
-__attribute__((destructor)) void zp_ip_stats_at_exit(void)
-{
-    if (atomic_load(&zp_ip.state) != ZP_IP_READY || zp_ip.opts.stats == ZP_STATS_OFF)
-        return;
-    int e = errno;
-    zp_ip_live_final();
-    errno = e;
 }

@@ -127,15 +127,20 @@ void zp_ip_report_fault(zp_pool_t *pool, const void *addr, void *uc);
 /* Install the SIGSEGV reporter (once, at pool creation), chaining to the previous handler. */
 void zp_ip_segv_install(void);
 
-/* ---- statistics (stats.c) ---- */
+/* ---- statistics (stats.c) ----
+ * One direction only: libc.c (malloc_stats, mallinfo) and live.c (the last write at exit or
+ * on a signal) call stats.c, which calls neither. */
 void zp_ip_stats_write(int fd, int format);
+int zp_ip_stats_emit_fd(int fd, int format); /* 0 or -1 */
 int zp_ip_stats_write_file(FILE *fp); /* malloc_info's XML; 0 or -1 */
-void zp_ip_stats_at_exit(void);
+/* The start of this process's life for the statistics (at start-up, and again in a forked
+ * child): the coverage note speaks only of a process that ran long enough. */
+void zp_ip_stats_start(void);
 
 typedef struct zp_ip_je_totals {
     size_t allocated, active, mapped, resident;
 } zp_ip_je_totals_t;
-void zp_ip_je_totals(zp_ip_je_totals_t *t); /* libc.c */
+void zp_ip_je_totals(zp_ip_je_totals_t *t);
 /* Set by the SIGTERM/SIGINT handler (live.c) around its last write: the statistics then
  * read jemalloc's totals from the last write instead of taking jemalloc's locks, which the
  * interrupted code (or, in a freshly forked child, the fork) may hold. */
@@ -239,6 +244,9 @@ extern __thread zp_ip_tcount_t zp_ip_tcount;
 void zp_ip_count_slow(size_t scrubbed);                 /* alloc.c: registers the thread */
 void zp_ip_count_sum(uint64_t *frees, uint64_t *bytes); /* every thread's, for the statistics */
 bool zp_ip_count_lock_free(void); /* zp_ip_count_sum would not wait (signal handlers) */
+/* Where the small-block counters sit, for the status block (status.c, zp_status.h). */
+struct zp_status_var;
+void zp_ip_count_places(struct zp_status_var *frees, struct zp_status_var *bytes);
 
 /* Count a small free in this thread's counters; false (nothing counted) until the thread is
  * registered, which zp_ip_count_slow does. */

@@ -829,7 +829,9 @@ Test(sysconf, precedence_file_conf_env)
     unlink(sys_path);
 }
 
-Test(sysconf, bad_entry_named_with_the_file_and_hint)
+/* Every process on the machine reads the system-wide file: its problems change no program's
+ * output. They are kept in memory, and zp_options_say_verdicts shows them when asked. */
+Test(sysconf, bad_entry_kept_in_memory_named_with_the_file_and_hint)
 {
     write_sys("threshold:128K;pin:on\n");
     char file_var[96];
@@ -838,12 +840,38 @@ Test(sysconf, bad_entry_named_with_the_file_and_hint)
     zp_options_t o;
     capture_start();
     load(&o, env);
-    const char *err = capture_end();
+    cr_expect_str_eq(capture_end(), "", "nothing on stderr");
     cr_expect_eq(o.threshold, 64 * ZP_KIB, "the secure default stays");
+    cr_expect_eq(o.nverdicts, 2);
+    capture_start();
+    zp_options_say_verdicts(&o, 2);
+    const char *err = capture_end();
     cr_expect(strstr(err, " key threshold=128K;pin:on is invalid") != NULL, "%s", err);
     cr_expect(strstr(err, sys_path) != NULL, "%s", err);
     cr_expect(strstr(err, "separates entries with ','") != NULL, "%s", err);
     cr_expect_eq(count_lines(err), 2, "%s", err);
+    unlink(sys_path);
+}
+
+Test(sysconf, many_bad_entries_counted_past_the_kept_ones)
+{
+    char text[1024] = "";
+    for (int i = 0; i < ZP_VERDICTS + 3; i++)
+        strcat(text, "nosuchkey:1\n");
+    write_sys(text);
+    char file_var[96];
+    snprintf(file_var, sizeof file_var, "ZEROPOOL_CONF_FILE=%s", sys_path);
+    char *env[] = { file_var, NULL };
+    zp_options_t o;
+    capture_start();
+    load(&o, env);
+    cr_expect_str_eq(capture_end(), "");
+    cr_expect_eq(o.nverdicts, ZP_VERDICTS + 3);
+    capture_start();
+    zp_options_say_verdicts(&o, 2);
+    const char *err = capture_end();
+    cr_expect_eq(count_lines(err), ZP_VERDICTS + 1, "%s", err);
+    cr_expect(strstr(err, "and 3 more problems") != NULL, "%s", err);
     unlink(sys_path);
 }
 
@@ -895,38 +923,6 @@ Test(sysconf, stats_takes_boolean_words)
         cr_expect_eq(set(&o, "STATS", off[i]), 0, "%s", off[i]);
         cr_expect_eq(o.stats, ZP_STATS_OFF, "%s", off[i]);
     }
-}
-
-Test(sysconf, interval_times)
-{
-    static const struct {
-        const char *text;
-        uint64_t secs;
-    } ok[] = { { "30", 30 }, { "30s", 30 }, { "5m", 300 }, { "2h", 7200 }, { "1d", 86400 },
-               { "0", 0 } };
-    zp_options_t o;
-    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
-        fresh(&o);
-        cr_expect_eq(set(&o, "STATS_INTERVAL", ok[i].text), 0, "%s", ok[i].text);
-        cr_expect_eq(o.stats_interval, ok[i].secs, "%s", ok[i].text);
-    }
-    static const char *const bad[] = { "2d", "1w", "5ms", "-1", "s", "" };
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        fresh(&o);
-        capture_start();
-        cr_expect_eq(set(&o, "STATS_INTERVAL", bad[i]), -1, "%s", bad[i]);
-        const char *err = capture_end();
-        cr_expect(strstr(err, "from 0s to 1d") != NULL, "%s", err);
-        cr_expect_eq(o.stats_interval, 0);
-    }
-    char buf[16];
-    fresh(&o);
-    set(&o, "STATS_INTERVAL", "90");
-    zp_option_format(&o, ZP_OPT_STATS_INTERVAL, buf, sizeof buf);
-    cr_expect_str_eq(buf, "90s");
-    set(&o, "STATS_INTERVAL", "120");
-    zp_option_format(&o, ZP_OPT_STATS_INTERVAL, buf, sizeof buf);
-    cr_expect_str_eq(buf, "2m");
 }
 
 Test(sysconf, command_variables_are_not_unknown)
