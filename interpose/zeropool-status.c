@@ -447,8 +447,8 @@ static bool value_of(const result_t *r, const char *name, uint64_t *v)
 }
 
 static const char *restart_note =
-    "the library file was replaced or removed on disk since this process started: it runs "
-    "the old library until it is restarted";
+    "restart needed: the library file was replaced or removed on disk since this process "
+    "started; it runs the old library until it is restarted";
 
 static void build_id_text(const result_t *r, char *buf, size_t n)
 {
@@ -492,7 +492,8 @@ static void print_json(const result_t *r)
     if (r->state == ST_OK || r->state == ST_OLD || (r->state == ST_UNREADABLE && r->lib.path[0])) {
         printf(",\"library\":");
         json_str(r->lib.path);
-        printf(",\"library_replaced\":%s", r->replaced ? "true" : "false");
+        printf(",\"library_replaced\":%s,\"restart_needed\":%s", r->replaced ? "true" : "false",
+               r->replaced ? "true" : "false");
     }
     if (r->state != ST_OK) {
         printf("}\n");
@@ -657,7 +658,7 @@ static int list_all(void)
             char user[64], comm[64];
             if (found == 0)
                 printf("%-8s %-12s %-16s %-10s %s\n", "PID", "USER", "COMMAND", "VERSION", "STATE");
-            const char *state = r.state == ST_OK ? (r.replaced ? "running an old library: restart" : "ok")
+            const char *state = r.state == ST_OK ? (r.replaced ? "restart needed" : "ok")
                                 : r.state == ST_OLD ? "other release"
                                                     : "unreadable";
             printf("%-8d %-12s %-16s %-10s %s\n", (int)r.pid, user_of(r.pid, user, sizeof user),
