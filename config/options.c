@@ -316,37 +316,49 @@ void zp_options_defaults(zp_options_t *o, const zp_autoconf_t *ac)
     o->secure = false;
     o->problems = 0;
     o->nverdicts = 0;
+    o->first_bad[0] = '\0';
+    o->file_errors = 0;
+    o->hold = false;
     o->sys_conf[0] = '\0';
     o->sys_conf_state = ZP_SYS_CONF_ABSENT;
 }
 
+/* A message line into a verdict-sized array, without its "zeropool: " prefix and newline. */
+static void zp_keep_line(char *v, const zp_buf_t *b)
+{
+    const char *t = b->p;
+    size_t n = b->len - 1, skip = sizeof "zeropool: " - 1;
+    if (n >= skip && zp_prefix(t, "zeropool: ")) {
+        t += skip;
+        n -= skip;
+    }
+    if (n > ZP_VERDICT_LEN - 1)
+        n = ZP_VERDICT_LEN - 1;
+    for (size_t i = 0; i < n; i++)
+        v[i] = t[i];
+    v[n] = '\0';
+}
+
 /* A finished message line ("zeropool: ...\n"): the system-wide file's are kept in o->verdicts
- * (without the prefix and newline), the environment's go to fd 2. */
+ * (without the prefix and newline), the environment's go to fd 2 (kept instead while a strict
+ * load is tried: o->hold). The first of all is kept for strict mode's one line. */
 static void zp_say(zp_options_t *o, zp_opt_source_t src, zp_buf_t *b)
 {
     if (b->len == b->cap) /* truncation must not eat the newline */
         b->len--;
     if (b->len == 0 || b->p[b->len - 1] != '\n')
         zp_buf_chr(b, '\n');
-    if (src != ZP_SRC_FILE || o == NULL) {
+    if (o != NULL && o->first_bad[0] == '\0')
+        zp_keep_line(o->first_bad, b);
+    if (o == NULL || (src != ZP_SRC_FILE && !o->hold)) {
         zp_buf_flush(b, 2);
         return;
     }
-    if (o->nverdicts < ZP_VERDICTS) {
-        const char *t = b->p;
-        size_t n = b->len - 1, skip = sizeof "zeropool: " - 1;
-        if (n >= skip && zp_prefix(t, "zeropool: ")) {
-            t += skip;
-            n -= skip;
-        }
-        if (n > ZP_VERDICT_LEN - 1)
-            n = ZP_VERDICT_LEN - 1;
-        char *v = o->verdicts[o->nverdicts];
-        for (size_t i = 0; i < n; i++)
-            v[i] = t[i];
-        v[n] = '\0';
+    if (src == ZP_SRC_FILE) {
+        if (o->nverdicts < ZP_VERDICTS)
+            zp_keep_line(o->verdicts[o->nverdicts], b);
+        o->nverdicts++;
     }
-    o->nverdicts++;
     b->len = 0;
 }
 
@@ -681,6 +693,7 @@ static void zp_sys_conf_say(zp_options_t *o, const char *path, const char *what,
         zp_buf_i64(&b, err);
         zp_buf_chr(&b, ')');
     }
+    o->file_errors++;
     zp_say(o, ZP_SRC_FILE, &b);
 }
 
@@ -820,6 +833,10 @@ static void zp_secure_note(char *const *envp)
     zp_buf_flush(&b, 2);
 }
 
+static void zp_env_parse(zp_options_t *o, const zp_autoconf_t *ac, char *const *envp);
+/* The trial copy of a strict load: static, not on the stack (4 KiB; loading runs once). */
+static zp_options_t zp_options_trial;
+
 void zp_options_load_ex(zp_options_t *o, char *const *envp, bool secure, const zp_autoconf_t *ac)
 {
     zp_autoconf_t detected;
@@ -855,7 +872,24 @@ void zp_options_load_ex(zp_options_t *o, char *const *envp, bool secure, const z
         return;
     }
 
-    /* ZEROPOOL_CONF (the first one, as getenv would pick), then the variables over it. */
+    /* Strict mode says nothing but its one line: the environment is parsed once with its
+     * messages held; only if that did not turn strict on is it parsed again, aloud. */
+    zp_options_t *trial = &zp_options_trial;
+    *trial = *o;
+    trial->hold = true;
+    zp_env_parse(trial, ac, envp);
+    if (trial->strict) {
+        *o = *trial;
+        o->hold = false;
+    } else {
+        zp_env_parse(o, ac, envp);
+    }
+    zp_finish(o);
+}
+
+/* ZEROPOOL_CONF (the first one, as getenv would pick), then the variables over it. */
+static void zp_env_parse(zp_options_t *o, const zp_autoconf_t *ac, char *const *envp)
+{
     for (char *const *e = envp; *e; e++) {
         if (zp_prefix(*e, "ZEROPOOL_CONF=")) {
             zp_conf_parse(o, ac, *e + 14, ZP_SRC_CONF);
@@ -880,7 +914,6 @@ void zp_options_load_ex(zp_options_t *o, char *const *envp, bool secure, const z
             seen[id] = true;
         zp_set(o, ac, name, nlen, val, zp_strlen(val), ZP_SRC_ENV);
     }
-    zp_finish(o);
 }
 
 void zp_options_load(zp_options_t *o, char *const *envp)
@@ -980,4 +1013,28 @@ void zp_options_say_verdicts(const zp_options_t *o, int fd)
         zp_buf_str(&b, " more problems in the system-wide file\n");
         zp_buf_flush(&b, fd);
     }
+}
+
+unsigned zp_options_bad(const zp_options_t *o)
+{
+    return o->problems + o->file_errors;
+}
+
+void zp_options_say_strict(const zp_options_t *o, int fd)
+{
+    char line[ZP_VERDICT_LEN + 160];
+    zp_buf_t b = ZP_BUF_INIT(line);
+    unsigned bad = zp_options_bad(o);
+    zp_buf_str(&b, "zeropool: strict mode: ");
+    zp_buf_str(&b, o->first_bad[0] ? o->first_bad : "a bad setting");
+    if (bad > 1) {
+        zp_buf_str(&b, " (");
+        zp_buf_i64(&b, bad);
+        zp_buf_str(&b, " bad settings)");
+    }
+    zp_buf_str(&b, "; the program is stopped before main (exit 127)");
+    if (b.len == b.cap)
+        b.len--;
+    zp_buf_chr(&b, '\n');
+    zp_buf_flush(&b, fd);
 }

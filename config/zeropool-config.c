@@ -225,6 +225,9 @@ static void show(void)
         printf("secure-execution mode: the environment is ignored, only %s counts\n", ZP_SYS_CONF);
     if (o.problems)
         printf("%u problem%s reported above\n", o.problems, o.problems == 1 ? "" : "s");
+    if (o.strict && zp_options_bad(&o) > 0)
+        printf("strict mode: a program started with these settings stops before main (exit %d)\n",
+               ZP_STRICT_EXIT);
 }
 
 /* Output errors are checked once, here, rather than after every printf: a README table cut

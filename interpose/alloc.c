@@ -74,6 +74,12 @@ void zp_ip_init(void)
     /* Every allocation so far came to us, so glibc's heap, if it ever grows, starts here. */
     atomic_store_explicit(&zp_ip.brk_lo, (uintptr_t)sbrk(0), memory_order_relaxed);
     zp_options_load(&zp_ip.opts, NULL);
+    /* Strict mode: a bad setting stops the program here, before main (the constructor in
+     * live.c loads the options if no allocation did), with one line. */
+    if (zp_ip.opts.strict && zp_options_bad(&zp_ip.opts) > 0) {
+        zp_options_say_strict(&zp_ip.opts, 2);
+        _exit(ZP_STRICT_EXIT);
+    }
     bool off = zp_ip.opts.disable != 0;
     bool scrub = !off && zp_ip.opts.scrub_small;
     atomic_store(&zp_ip.scrub_small, scrub);
