@@ -38,6 +38,7 @@ typedef struct zp_config {
     bool zero_on_alloc;   /* re-zero every buffer handed out (defence in depth) */
     bool verify_on_alloc; /* check that every buffer handed out is zero; misuse report if not */
     bool check_slack;     /* at put, check that the bytes past the requested size are still 0 */
+    bool quiet;           /* warnings (mlock at the limit) are only counted, never on stderr */
 } zp_config_t;
 
 /* Every counter of zp_stats_t, once: X(name, unit), unit COUNT or BYTES. The struct below,

@@ -109,6 +109,11 @@ ZP_NOINLINE zp_pool_t *zp_ip_pool_get(void)
     int e = errno;
     zp_config_t cfg;
     zp_config_from_options(&cfg, &zp_ip.opts);
+    /* stderr is the program's: the pool's own warnings (mlock at RLIMIT_MEMLOCK) go there
+     * only with VERBOSE or when pinning was asked in this process's environment; zeropool
+     * status reads the count either way. */
+    zp_opt_source_t pin_src = zp_ip.opts.source[ZP_OPT_PIN];
+    cfg.quiet = !zp_ip.opts.verbose && pin_src != ZP_SRC_ENV && pin_src != ZP_SRC_CONF;
     pool = zp_pool_new(&cfg);
     if (pool == NULL) {
         /* Kept for `zeropool status`; on stderr only when asked (ZEROPOOL_VERBOSE). */

@@ -611,6 +611,10 @@ static void print_text(const result_t *r)
         printf("  statistics file: %s\n", r->st.stats_error);
     if (r->st.pool_error[0])
         printf("  pool: %s\n", r->st.pool_error);
+    uint64_t pin_failures;
+    if (value_of(r, "pool.pin_failures", &pin_failures) && pin_failures > 0)
+        printf("  pin:      mlock failed %" PRIu64 " time%s (RLIMIT_MEMLOCK reached?): buffers "
+               "beyond the limit are not pinned\n", pin_failures, pin_failures == 1 ? "" : "s");
     printf("  counters:\n");
     for (uint32_t i = 0; i < r->st.nvars; i++) {
         if (r->value_ok[i])

@@ -172,6 +172,35 @@ if [ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1 && getent group nogroup >/dev
   check "not root: the list shows the user's own process" grep -qE "^$npid +nobody" "$tmp/list.out"
   check "not root: the list counts the others it could not read, and why" \
     grep -qE "^[0-9]+ process(es)? could not be read: another user's" "$tmp/list.out"
+  # pin:on in the system-wide file and a small RLIMIT_MEMLOCK (nobody has no CAP_IPC_LOCK):
+  # mlock fails, and the program's stderr stays its own (the file is not the program's);
+  # status says so. With ZEROPOOL_PIN=1 in its own environment, or VERBOSE, one line on stderr.
+  printf 'pin:on\n' >"$tmp/pin.conf"
+  chmod 644 "$tmp/pin.conf"
+  pinlib=(env LD_PRELOAD="$tmp/lib/libzeropool.so.0" ZEROPOOL_CONF_FILE="$tmp/pin.conf")
+  (ulimit -l 64 && exec "${nobody[@]}" "${pinlib[@]}" /usr/bin/python3 -c "$serve_py") \
+    >"$tmp/pin.out" 2>&1 &
+  pinpid=$!
+  pids+=("$pinpid")
+  wait_for grep -q ready "$tmp/pin.out"
+  check "pin:on in the file at RLIMIT_MEMLOCK: nothing on the program's output" \
+    [ "$(cat "$tmp/pin.out")" = ready ]
+  "$CMD" status "$pinpid" >"$tmp/pin-status.out" 2>&1
+  check "pin:on in the file at RLIMIT_MEMLOCK: status says mlock failed" \
+    grep -qE "^  pin: +mlock failed" "$tmp/pin-status.out"
+  check "pin:on in the file at RLIMIT_MEMLOCK: the counter" \
+    grep -qE "^    pool\.pin_failures +[1-9]" "$tmp/pin-status.out"
+  "$CMD" status "$plain" >"$tmp/nopin-status.out" 2>&1
+  check "no pinning: no mlock line" eval '! grep -q "mlock failed" "$tmp/nopin-status.out"'
+  pin_once='b = [bytearray(1 << 20) for _ in range(4)]; del b'
+  (ulimit -l 64 && exec "${nobody[@]}" "${pinlib[@]}" ZEROPOOL_PIN=1 /usr/bin/python3 -c "$pin_once") \
+    >"$tmp/pin-env.out" 2>&1
+  check "ZEROPOOL_PIN=1 in its own environment: the warning, once" \
+    [ "$(grep -c "zeropool: mlock failed" "$tmp/pin-env.out")" = 1 ]
+  (ulimit -l 64 && exec "${nobody[@]}" "${pinlib[@]}" ZEROPOOL_VERBOSE=1 /usr/bin/python3 -c "$pin_once") \
+    >"$tmp/pin-verbose.out" 2>&1
+  check "pin:on in the file with ZEROPOOL_VERBOSE=1: the warning, once" \
+    [ "$(grep -c "zeropool: mlock failed" "$tmp/pin-verbose.out")" = 1 ]
   # Without root, /proc/PID/map_files is closed: the block is found in the mapped data.
   rm -f "$tmp/lib/libzeropool.so.0"
   asnobody "$CMD" status "$npid" >"$tmp/own-removed.out" 2>&1
