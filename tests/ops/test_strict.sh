@@ -85,6 +85,33 @@ if [ "$(id -u)" = 0 ] && unshare -m --propagation private true 2>/dev/null; then
     sh "$tmp" "$LIB" >"$tmp/etc-good.out" 2>"$tmp/etc-good.err"
   echo $? >"$tmp/etc-good.rc"
   check "strict:1 in a good /etc/zeropool.conf: runs, nothing on stderr" ran etc-good 0
+
+  # Secure-execution mode: a setuid program run by a user who is not root, the library in
+  # /etc/ld.so.preload. The environment does not count, ZEROPOOL_STRICT included; strict:1 in
+  # the root-owned file does, and then stops setuid programs too.
+  if id nobody >/dev/null 2>&1 && command -v passwd >/dev/null && [ -u "$(command -v passwd)" ]; then
+    echo "$LIB" >"$tmp/etc/ld.so.preload"
+    setuid_run() { # NAME: passwd --help as nobody, the environment given after NAME
+      local name=$1
+      shift
+      unshare -m --propagation private sh -c 'mount --bind "$1/etc" /etc && shift && exec "$@"' \
+        sh "$tmp" setpriv --reuid=nobody --regid=nogroup --clear-groups env "$@" passwd --help \
+        >"$tmp/$name.out" 2>"$tmp/$name.err"
+      echo $? >"$tmp/$name.rc"
+    }
+    rm -f "$tmp/etc/zeropool.conf"
+    setuid_run suid-env ZEROPOOL_STRICT=1 ZEROPOOL_THRESHOLD=12x
+    check "setuid: ZEROPOOL_STRICT=1 in the environment is ignored, the program runs" \
+      eval '[ "$(cat "$tmp/suid-env.rc")" = 0 ] && grep -q "secure-execution mode" "$tmp/suid-env.err" &&
+            ! grep -q "strict mode" "$tmp/suid-env.err"'
+    cp "$tmp/bad.conf" "$tmp/etc/zeropool.conf"
+    setuid_run suid-file
+    check "setuid: strict:1 in the root-owned file with a bad value stops it too" \
+      eval '[ "$(cat "$tmp/suid-file.rc")" = 127 ] && grep -q "^zeropool: strict mode: " "$tmp/suid-file.err"'
+    rm -f "$tmp/etc/ld.so.preload"
+  else
+    echo "skip setuid: needs nobody and a setuid passwd"
+  fi
 else
   echo "skip /etc/zeropool.conf in a mount namespace: needs root and unshare -m"
 fi
