@@ -684,8 +684,9 @@ static int list_all(void)
     else
         printf("details: zeropool status PID\n");
     if (denied > 0 && geteuid() != 0)
-        printf("%u process%s could not be read: another user's (run as root to see every "
-               "process)\n", denied, denied == 1 ? "" : "es");
+        printf("%u process%s could not be read: another user's (or not dumpable), so whether "
+               "zeropool is loaded there is unknown (run as root to see every process)\n", denied,
+               denied == 1 ? "" : "es");
     else if (denied > 0)
         printf("%u process%s could not be read: permission denied by the kernel\n", denied,
                denied == 1 ? "" : "es");
