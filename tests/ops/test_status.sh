@@ -80,6 +80,25 @@ import json, sys
 l = json.loads(open(sys.argv[1]).read())
 assert any(o["pid"] == int(sys.argv[2]) for o in l)' "$tmp/all.json" "$plain"
 
+#### the version of the library the process mapped, not of the one on disk ####
+# A copy whose version text reads 9.9.9 (same length, every occurrence), then upgraded on disk to
+# the real one: status must report the version in the process's memory, not the file's.
+mkdir -p "$tmp/ver"
+ver=$(sed -n 's/^  zeropool: loaded, version \([^ ,]*\),.*/\1/p' "$tmp/plain.out")
+if [ "${#ver}" = 5 ]; then
+  python3 -c 'import sys; d = open(sys.argv[1], "rb").read(); open(sys.argv[2], "wb").write(d.replace(sys.argv[3].encode(), b"9.9.9"))' \
+    "$LIB" "$tmp/ver/libzeropool.so.0" "$ver"
+  sleeper "$tmp/ver/libzeropool.so.0"
+  cp "$LIB" "$tmp/ver/new.so" && mv "$tmp/ver/new.so" "$tmp/ver/libzeropool.so.0" # the upgrade
+  "$CMD" status "$pid" >"$tmp/ver.out" 2>&1
+  check "after an upgrade: the mapped library's version (9.9.9), not the file's now ($ver)" \
+    grep -qE '^  zeropool: loaded, version 9\.9\.9,' "$tmp/ver.out"
+  check "after an upgrade: restart needed" contains "$tmp/ver.out" "restart needed"
+  kill "$pid"
+else
+  echo "skip the version check: version '$ver' is not five characters"
+fi
+
 #### the library replaced, then removed, on disk ####
 mkdir "$tmp/lib"
 cp "$LIB" "$tmp/lib/libzeropool.so.0"
