@@ -379,7 +379,15 @@ void zp_options_say_strict(const zp_options_t *o, int fd)
     zp_buf_t b = ZP_BUF_INIT(line);
     unsigned bad = zp_options_bad(o);
     zp_buf_str(&b, "zeropool: strict mode: ");
-    zp_buf_str(&b, o->first_bad[0] ? o->first_bad : "a bad setting");
+    /* Without the "; keeping 64K" of a warning: nothing is kept, the program stops. */
+    size_t n = 0, keep = SIZE_MAX;
+    for (; o->first_bad[n]; n++)
+        if (keep == SIZE_MAX && zp_prefix(o->first_bad + n, "; keeping "))
+            keep = n;
+    if (n == 0)
+        zp_buf_str(&b, "a bad setting");
+    else
+        zp_buf_mem(&b, o->first_bad, keep < n ? keep : n);
     if (bad > 1) {
         zp_buf_str(&b, " (");
         zp_buf_i64(&b, bad);

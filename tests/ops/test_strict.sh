@@ -4,9 +4,9 @@
 # Off by default; a good configuration with strict on changes nothing. The system-wide file is
 # tried through ZEROPOOL_CONF_FILE and, as root, as /etc/zeropool.conf in a private mount
 # namespace over a copy of /etc (never the machine's own /etc).
-# Usage: test_strict.sh LIBZEROPOOL
+# Usage: test_strict.sh LIBZEROPOOL ZEROPOOL-CONFIG
 set -uo pipefail
-LIB=$(realpath "$1")
+LIB=$(realpath "$1") CONFIG=$(realpath "$2")
 
 # shellcheck source=tests/ops/common.sh
 . "$(dirname -- "${BASH_SOURCE[0]}")/common.sh"
@@ -54,6 +54,19 @@ run env-good ZEROPOOL_STRICT=1 ZEROPOOL_THRESHOLD=128K "ZEROPOOL_CONF=shards:2,p
 check "strict with a good configuration: runs, nothing on stderr" ran env-good 0
 run env-over ZEROPOOL_STRICT=0 "ZEROPOOL_CONF=strict:1,threshold:12x"
 check "ZEROPOOL_STRICT=0 wins over strict:1 in ZEROPOOL_CONF" ran env-over 1
+
+check "the line names no kept default: the program does not go on" \
+  eval '! contains "$tmp/env-bad.err" "keeping"'
+
+#### zeropool config shows what strict mode would say ####
+ZEROPOOL_CONF_FILE=/nonexistent ZEROPOOL_STRICT=1 ZEROPOOL_THRESHOLD=12x "$CONFIG" >"$tmp/config.out" 2>&1
+check "zeropool config: strict mode's line, and that a program would stop" \
+  eval 'contains "$tmp/config.out" "zeropool: strict mode: ZEROPOOL_THRESHOLD=12x is invalid" &&
+        contains "$tmp/config.out" "a program started with these settings stops before main"'
+ZEROPOOL_CONF_FILE=/nonexistent ZEROPOOL_STRICT=1 ZEROPOOL_THRESHOLD=12x "$CONFIG" --check >"$tmp/check.out" 2>&1
+rc=$?
+check "zeropool-config --check: exit 2 and strict mode's line" \
+  eval '[ $rc = 2 ] && contains "$tmp/check.out" "strict mode: ZEROPOOL_THRESHOLD=12x"'
 
 #### the system-wide file (ZEROPOOL_CONF_FILE) ####
 printf '# strict\nstrict:1\nthreshold:12x\n' >"$tmp/bad.conf"
