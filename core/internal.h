@@ -67,7 +67,8 @@ enum {
     ZP_SF_COMMITTED = 1 << 7, /* read-write (guarded spans commit slot by slot) */
     ZP_SF_PROBED = 1 << 8,    /* last scrub dropped pages: the next one measures density */
     ZP_SF_SAMPLED = 1 << 9,   /* ...only a sample of them (slot->sample), the buffer was dense */
-    ZP_SF_DIRTY = 1 << 10     /* the last zero check found data: memset until the next probe */
+    ZP_SF_DIRTY = 1 << 10,    /* the last zero check found data: memset until the next probe */
+    ZP_SF_MOVED = 1 << 11     /* pages moved in or out (zp_realloc): mapped afresh at put */
 };
 
 typedef struct zp_slot zp_slot_t;
@@ -206,7 +207,13 @@ struct zp_pool {
 /* ---- module functions (internal) ---- */
 /* span.c */
 zp_slot_t *zp_span_carve(zp_pool_t *pool, unsigned cls);
-void *zp_direct_get(zp_pool_t *pool, size_t size, size_t align, zp_slot_t **slot_out);
+/* A direct mapping of size bytes aligned to align, with address space for `room` bytes (>= size)
+ * to grow into in place. */
+void *zp_direct_get(zp_pool_t *pool, size_t size, size_t align, size_t room, zp_slot_t **slot_out);
+/* Grow or shrink a live direct buffer in place to size bytes: whole pages past its end are
+ * committed or given back (the bytes past size in its last page are the caller's). False,
+ * buffer unchanged, when its address space is too small or the commit fails. */
+bool zp_direct_resize(zp_pool_t *pool, zp_slot_t *s, size_t size);
 void zp_direct_put(zp_pool_t *pool, zp_slot_t *slot);
 void zp_span_destroy_all(zp_pool_t *pool);
 /* Give back the address space of spans no buffer uses (pool lock held): every free direct
@@ -235,6 +242,9 @@ bool zp_slot_commit(zp_pool_t *pool, zp_slot_t *s);
 /* scrub.c */
 void zp_scrub(zp_pool_t *pool, zp_slot_t *s, char *from, size_t len, zp_tstats_t *st);
 void zp_slot_release(zp_pool_t *pool, zp_slot_t *s); /* evict: memory back to the kernel */
+/* A free pooled slot that pages moved in or out of: mapped afresh, which scrubs it (every page
+ * dropped) and joins the mappings the moves split. */
+void zp_slot_refresh(zp_pool_t *pool, zp_slot_t *s, zp_tstats_t *st);
 void zp_slot_pin(zp_pool_t *pool, zp_slot_t *s);
 bool zp_is_zero(const void *p, size_t n);
 /* evict.c: every function runs with the shard lock held */

@@ -230,6 +230,8 @@ static inline zp_loc_t zp_locate(const zp_pool_t *pool, const void *p)
         }
     } else if (s->flags & ZP_SF_EVER) {
         l.err = (const char *)p == l.start ? ZP_MISUSE_DOUBLE_FREE : ZP_MISUSE_INVALID_FREE;
+        if (sp->direct) /* its last use, not the room it had to grow */
+            l.size = s->extent - s->user_off;
     }
     return l;
 }
@@ -478,7 +480,8 @@ static zp_slot_t *zp_get_fresh(zp_pool_t *pool, unsigned cls, unsigned home, zp_
     return s;
 }
 
-static ZP_NOINLINE void *zp_get_slow(zp_pool_t *pool, size_t size, size_t align)
+/* room: address space a direct mapping keeps to grow into (zp_realloc), 0 for none. */
+static ZP_NOINLINE void *zp_get_slow(zp_pool_t *pool, size_t size, size_t align, size_t room)
 {
     if (!size)
         size = 1;
@@ -492,7 +495,7 @@ static ZP_NOINLINE void *zp_get_slow(zp_pool_t *pool, size_t size, size_t align)
             goto out;
         }
         zp_slot_t *s;
-        p = zp_direct_get(pool, size, align, &s);
+        p = zp_direct_get(pool, size, align, room, &s);
         if (p) {
             zp_slot_pin(pool, s);
             ZP_STAT_ADD(st, direct, 1);
@@ -559,7 +562,7 @@ ZP_API void *zp_get(zp_pool_t *pool, size_t size)
             return zp_hand_out(pool, s, size, 0, &tc->st, cls);
         }
     }
-    return zp_get_slow(pool, size, 0);
+    return zp_get_slow(pool, size, 0, 0);
 }
 
 ZP_API void *zp_get_aligned(zp_pool_t *pool, size_t size, size_t align)
@@ -570,7 +573,7 @@ ZP_API void *zp_get_aligned(zp_pool_t *pool, size_t size, size_t align)
     }
     if (align <= zp_os_page)
         return zp_get(pool, size);
-    return zp_get_slow(pool, size, align);
+    return zp_get_slow(pool, size, align, 0);
 }
 
 /* ---- put ---- */
@@ -625,6 +628,10 @@ static inline void zp_put_scrub(zp_pool_t *pool, zp_slot_t *s, char *p, size_t l
     bool probes = zp_drop_zeroes && !(s->flags & ZP_SF_PINNED);
     if (!(s->flags & ZP_SF_RESIDENT) || len < ZP_CHECK_MIN || (s->flags & ZP_SF_DIRTY) ||
         (probes && s->puts + 1u >= (1u << s->probe_shift))) {
+        if (ZP_UNLIKELY(s->flags & ZP_SF_MOVED)) { /* never RESIDENT: off the memset path */
+            zp_slot_refresh(pool, s, st);
+            return;
+        }
         zp_scrub(pool, s, p, len, st);
         if (!s->puts) /* a probe ran: the next use may be a zero-filling one again */
             s->flags &= (uint16_t)~ZP_SF_DIRTY;
@@ -757,6 +764,84 @@ ZP_API bool zp_realloc_in_place(zp_pool_t *pool, void *buf, size_t new_size)
     if (room == 0 || new_size > room || new_size < room / 2)
         return false;
     return zp_resize(pool, buf, new_size);
+}
+
+/* ---- realloc: in place, or by moving pages ----
+ *
+ *   zp_realloc ─┬─ the slot holds it (zp_realloc_in_place) ─────────────── same buffer
+ *               ├─ direct, stays direct: commit or give back whole pages ─── same buffer
+ *               └─ a new buffer (direct: with room to double in place) ── zp_move ── zp_put(old)
+ *
+ * Below ZP_MOVE_MIN a copy is cheaper than mremap (measured: 64 KiB copied in 2 us, moved in
+ * 7 us; 256 KiB 5 us against 4 us; 16 MiB 2.5 ms against 16 us). */
+#define ZP_MOVE_MIN ((size_t)256 << 10)
+
+/* The first keep bytes of buffer p (slot s) into the fresh buffer q (slot d), by their pages
+ * where that beats a copy. Moved pages leave p's range reading zero; the bytes past keep in the
+ * last moved page (a shrink's dropped data, or slack) are zeroed in q. Both slots are marked:
+ * their mappings may be split, and a put maps them afresh. */
+static void zp_move(zp_pool_t *pool, zp_slot_t *s, char *p, zp_slot_t *d, char *q, size_t keep)
+{
+    size_t len = (keep + zp_os_page - 1) & ~(zp_os_page - 1);
+    if (keep >= ZP_MOVE_MIN && !pool->cfg.pin && zp_os_move(p, q, len)) {
+        s->flags = (uint16_t)((s->flags & ~ZP_SF_RESIDENT) | ZP_SF_MOVED);
+        d->flags = (uint16_t)((d->flags & ~ZP_SF_RESIDENT) | ZP_SF_MOVED);
+        if (len > keep)
+            explicit_bzero(q + keep, len - keep);
+        return;
+    }
+    memcpy(q, p, keep); /* a failed move left q zero */
+}
+
+ZP_API void *zp_realloc(zp_pool_t *pool, void *buf, size_t new_size)
+{
+    zp_loc_t l = zp_locate(pool, buf);
+    if (l.err != ZP_MISUSE_NONE || !new_size) {
+        errno = EINVAL;
+        return NULL;
+    }
+    zp_slot_t *s = l.slot;
+    char *p = buf;
+    size_t old = s->size;
+    bool direct = s->span->direct;
+    if (!direct && zp_realloc_in_place(pool, buf, new_size))
+        return buf;
+    zp_tcache_t *tc = zp_tcache_get(pool);
+    zp_tstats_t local = { 0 }, *st = tc ? &tc->st : &local;
+    if (pool->cfg.check_slack && ZP_UNLIKELY(zp_slack_dirty(s, p))) {
+        /* An overflow past the old size must not travel with the pages: reported as at put;
+         * if the handler returns, the slack is cleared and the realloc goes on. */
+        zp_loc_t o = { s, p, ZP_MISUSE_OVERFLOW, old };
+        zp_put_misuse(pool, &o, buf);
+        zp_scrub(pool, s, p + old, zp_slot_room(s) - old, st);
+    }
+    void *q = NULL;
+    if (direct && new_size > pool->max_class_size && zp_direct_resize(pool, s, new_size)) {
+        size_t end = zp_slot_room(s);
+        if (new_size < old) {
+            explicit_bzero(p + new_size, end - new_size); /* the last page's dropped tail */
+            ZP_STAT_ADD(st, bytes_put, old - new_size);
+        } else {
+            ZP_STAT_ADD(st, bytes_got, new_size - old);
+        }
+        s->size = new_size;
+        q = buf;
+        goto out;
+    }
+    /* Growing past max_pooled_size: address space to double in place (a loop that grows a
+     * buffer step by step then moves it O(log n) times). */
+    size_t room = new_size > pool->max_class_size && new_size > old && new_size < ((size_t)1 << 45)
+                      ? 2 * new_size : 0;
+    q = room ? zp_get_slow(pool, new_size, 0, room) : zp_get(pool, new_size);
+    if (!q)
+        goto out;
+    zp_loc_t nl = zp_locate(pool, q);
+    zp_move(pool, s, p, nl.slot, q, old < new_size ? old : new_size);
+    zp_put(pool, buf);
+out:
+    if (!tc)
+        zp_pool_stat_orphan(pool, &local);
+    return q;
 }
 
 ZP_API size_t zp_pool_trim(zp_pool_t *pool)

@@ -279,6 +279,25 @@ void zp_slot_release(zp_pool_t *pool, zp_slot_t *s)
     s->state = ZP_SLOT_EMPTY;
 }
 
+void zp_slot_refresh(zp_pool_t *pool, zp_slot_t *s, zp_tstats_t *st)
+{
+    char *base = zp_slot_base(s);
+    size_t bytes = s->span->slot_bytes;
+    if (zp_os_refresh(base, bytes, pool->cfg.dontdump)) {
+        ZP_STAT_ADD(st, bytes_dropped, bytes);
+    } else {
+        /* The mapping stays split; the pages still go. */
+        zp_os_drop(base, bytes);
+        size_t zeroed = 0;
+        if (!zp_drop_zeroes) {
+            explicit_bzero(base, bytes);
+            zeroed = bytes;
+        }
+        ZP_STAT_ADD(st, bytes_scrubbed, zeroed);
+    }
+    s->flags &= (uint16_t)~(ZP_SF_MOVED | ZP_SF_RESIDENT | ZP_SF_PROBED | ZP_SF_SAMPLED);
+}
+
 void zp_slot_pin(zp_pool_t *pool, zp_slot_t *s)
 {
     if (!pool->cfg.pin || (s->flags & ZP_SF_PINNED))

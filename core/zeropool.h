@@ -107,6 +107,13 @@ bool zp_resize(zp_pool_t *pool, void *buf, size_t new_size);
  * new_size and new_size still uses at least half of it; false (buffer unchanged) otherwise,
  * and the caller moves the data to a new buffer, so the slot's memory returns to the pool. */
 bool zp_realloc_in_place(zp_pool_t *pool, void *buf, size_t new_size);
+/* realloc for a live buffer, new_size > 0: in place where the slot holds it (zp_realloc_in_place)
+ * or a direct mapping can grow or shrink by whole pages; otherwise into a new buffer (a direct
+ * one with address space to grow in place later), the first min(old, new) bytes moved by their
+ * pages (mremap) where that beats a copy, and the old buffer taken back as by zp_put. The new
+ * bytes read as zero; an overflow into the slack is reported first, as zp_put does. NULL with
+ * errno (ENOMEM; EINVAL when buf is not a live buffer of this pool), buf unchanged. */
+void *zp_realloc(zp_pool_t *pool, void *buf, size_t new_size);
 /* Bytes the buffer could grow to in place (its slot), 0 if buf is not a live buffer. */
 size_t zp_capacity(zp_pool_t *pool, const void *buf);
 

@@ -406,10 +406,18 @@ static void *ip_realloc_pool(zp_pool_t *pool, void *p, size_t n)
     size_t old = zp_usable_size(pool, p);
     if (old == 0)
         return ip_realloc_misuse(pool, p);
-    /* In place or not is the pool's rule; an overflow into the slack is reported either way
-     * (by the resize, or by zp_put after the move). */
-    if (n >= zp_ip_threshold() && zp_realloc_in_place(pool, p, n))
-        return p;
+    /* In place, or moved by its pages: the pool's rule; an overflow into the slack is
+     * reported either way. Failing that (no pool buffer), copied to what malloc finds. */
+    if (n >= zp_ip_threshold()) {
+        int e = errno;
+        void *q = zp_realloc(pool, p, n);
+        errno = e;
+        if (q != NULL) {
+            if (q != p && ZP_UNLIKELY(zp_ip.opts.trace_alloc))
+                zp_bt_note_alloc(q);
+            return q;
+        }
+    }
     void *q = zp_ip_malloc(n);
     if (q == NULL)
         return zp_resize(pool, p, n) ? p : NULL; /* a shrink always fits: never fail it */
