@@ -317,6 +317,8 @@ void zp_options_defaults(zp_options_t *o, const zp_autoconf_t *ac)
     o->problems = 0;
     o->sys_conf[0] = '\0';
     o->sys_conf_state = ZP_SYS_CONF_ABSENT;
+    o->mem_bytes = ac->phys_bytes;
+    o->mem_source = ac->mem_source;
 }
 
 /* Copies value text into a message, bounded and kept on one line. */
