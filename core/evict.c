@@ -176,6 +176,8 @@ static void zp_free_unlink(zp_pool_t *pool, zp_shard_t *sh, zp_slot_t *s)
     sh->count--;
     sh->bytes -= cb;
     atomic_fetch_sub_explicit(&pool->shard_bytes, cb, memory_order_relaxed);
+    if (!(s->flags & ZP_SF_LAZY))
+        atomic_fetch_sub_explicit(&pool->hot_bytes, cb, memory_order_relaxed);
 }
 
 /* CLOCK-Pro: evict one cold buffer that was not reused, demoting hot ones if none is cold. */
@@ -280,6 +282,8 @@ void zp_shard_push(zp_pool_t *pool, zp_shard_t *sh, zp_slot_t *s, zp_tstats_t *s
     sh->count++;
     sh->bytes += cb;
     size_t now = atomic_fetch_add_explicit(&pool->shard_bytes, cb, memory_order_relaxed) + cb;
+    if (!(s->flags & ZP_SF_LAZY))
+        atomic_fetch_add_explicit(&pool->hot_bytes, cb, memory_order_relaxed);
     zp_pool_note_peak(pool, now);
     if (clock) {
         zp_ring_insert(sh, s);
@@ -300,6 +304,8 @@ zp_slot_t *zp_shard_pop(zp_pool_t *pool, zp_shard_t *sh, unsigned cls)
         zp_ring_remove(sh, s);
     }
     s->flags |= ZP_SF_REF; /* an access: the buffer was reused */
+    if (s->flags & ZP_SF_LAZY) /* the kernel may have taken pages: mincore at its next put */
+        s->flags &= (uint16_t)~(ZP_SF_LAZY | ZP_SF_RESIDENT);
     return s;
 }
 
@@ -322,23 +328,39 @@ zp_slot_t *zp_shard_pop_empty(zp_pool_t *pool, zp_shard_t *sh, unsigned cls)
     return s;
 }
 
+/* A free buffer out of its lists and its memory released; it goes to the empty list. */
+static size_t zp_shard_release(zp_pool_t *pool, zp_shard_t *sh, zp_slot_t *s)
+{
+    size_t cb = zp_cls_bytes(pool, s);
+    zp_free_unlink(pool, sh, s);
+    if (s->flags & ZP_SF_RING) {
+        zp_resident_account(pool, sh, s, -1);
+        zp_ring_remove(sh, s);
+    }
+    s->flags &= (uint16_t)~(ZP_SF_HOT | ZP_SF_REF | ZP_SF_TEST);
+    zp_slot_release(pool, s);
+    zp_list_push(&sh->empty[s->cls], s);
+    return cb;
+}
+
 size_t zp_shard_trim(zp_pool_t *pool, zp_shard_t *sh)
 {
     size_t released = 0;
-    for (unsigned c = 0; c < pool->nclasses; c++) {
-        zp_slot_t *s;
-        while ((s = sh->free[c])) {
-            released += zp_cls_bytes(pool, s);
-            zp_free_unlink(pool, sh, s);
-            if (s->flags & ZP_SF_RING) {
-                zp_resident_account(pool, sh, s, -1);
-                zp_ring_remove(sh, s);
-            }
-            s->flags &= (uint16_t)~(ZP_SF_HOT | ZP_SF_REF | ZP_SF_TEST);
-            zp_slot_release(pool, s);
-            zp_list_push(&sh->empty[c], s);
+    for (unsigned c = 0; c < pool->nclasses; c++)
+        while (sh->free[c])
+            released += zp_shard_release(pool, sh, sh->free[c]);
+    return released;
+}
+
+size_t zp_shard_decay(zp_pool_t *pool, zp_shard_t *sh, uint32_t now, uint32_t idle)
+{
+    size_t released = 0;
+    for (unsigned c = 0; c < pool->nclasses; c++)
+        for (zp_slot_t *s = sh->free[c], *n; s; s = n) {
+            n = s->fnext;
+            if (now - s->idle_ms >= idle)
+                released += zp_shard_release(pool, sh, s);
         }
-    }
     return released;
 }
 

@@ -187,6 +187,20 @@ bool zp_os_refresh(void *p, size_t size, bool dontdump)
     return true;
 }
 
+bool zp_os_lazy_free(void *p, size_t size)
+{
+    if (zp_os_injected(ZP_OS_DROP))
+        return false;
+    return madvise(p, size, MADV_FREE) == 0;
+}
+
+uint32_t zp_os_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint32_t)((uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u);
+}
+
 bool zp_os_lock(void *p, size_t size)
 {
     if (zp_os_injected(ZP_OS_LOCK))

@@ -31,6 +31,12 @@ bool zp_os_commit_accounted(void *p, size_t size, bool dontdump);
 bool zp_os_uncommit(void *p, size_t size);
 /* Give the pages back to the kernel; the range stays mapped and reads as zero afterwards. */
 bool zp_os_drop(void *p, size_t size);
+/* Hand the pages to the kernel lazily (MADV_FREE): it takes them only when it needs memory,
+ * and a page it took reads as zero; one it did not keeps its contents until written. False
+ * where the kernel refuses (before Linux 4.5, mlocked pages). */
+bool zp_os_lazy_free(void *p, size_t size);
+/* A coarse monotonic clock in milliseconds (wraps after 49 days: compare by difference). */
+uint32_t zp_os_now_ms(void);
 bool zp_os_lock(void *p, size_t size);
 bool zp_os_unlock(void *p, size_t size);
 bool zp_os_dontdump(void *p, size_t size);

@@ -15,6 +15,7 @@
 #include "zp_config_map.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -46,6 +47,8 @@ void zp_config_from_options(zp_config_t *cfg, const zp_options_t *o)
     cfg->zero_on_alloc = o->zero_on_alloc == ZP_ZERO_ALLOC_ON;
     cfg->verify_on_alloc = o->zero_on_alloc == ZP_ZERO_ALLOC_VERIFY;
     cfg->check_slack = true;
+    cfg->decay_ms = o->decay == 0 ? UINT_MAX : o->decay >= UINT_MAX / 1000 ? UINT_MAX - 1
+                                                                          : (unsigned)o->decay * 1000;
 }
 
 ZP_API void zp_config_init(zp_config_t *cfg)
@@ -74,6 +77,8 @@ static bool zp_config_resolve(zp_config_t *c)
         c->pool_bytes = d.pool_bytes;
     if (!c->tls_cache_bytes)
         c->tls_cache_bytes = d.tls_cache_bytes;
+    if (!c->decay_ms)
+        c->decay_ms = d.decay_ms;
     if (c->num_shards > 1024 || (c->num_shards & (c->num_shards - 1)))
         return false;
     if (c->tls_cache_size > ZP_TCACHE_MAX || c->max_pooled_size < c->min_buffer_size)
@@ -121,6 +126,7 @@ ZP_API zp_pool_t *zp_pool_new(const zp_config_t *cfg)
     pool->shards_bytes = (c.num_shards * sizeof(zp_shard_t) + zp_os_page - 1) & ~(zp_os_page - 1);
     pool->lease_cap = c.tls_cache_size ? c.pool_bytes / 2 : 0;
     pool->shard_budget = c.pool_bytes - pool->lease_cap;
+    pool->hot_cap = c.pool_bytes / 16;
     pool->shards = zp_os_meta_alloc(pool->shards_bytes);
     if (!pool->shards) {
         zp_os_meta_free(pool, pool_meta);
@@ -371,6 +377,31 @@ ZP_API void zp_pool_config(zp_pool_t *pool, zp_config_t *out)
     *out = pool->cfg;
 }
 
+/* ---- decay: idle free memory back to the kernel, with no thread ---- */
+void zp_pool_decay(zp_pool_t *pool, zp_tcache_t *tc)
+{
+    uint32_t d = pool->cfg.decay_ms;
+    if (d == UINT_MAX)
+        return;
+    uint32_t now = zp_os_now_ms();
+    if (tc) {
+        /* A thread back after an idle time: its cache's buffers were idle as long. */
+        if (tc->n && now - tc->slow_ms >= d)
+            zp_tcache_flush_idle(pool, tc, tc->slow_ms);
+        tc->slow_ms = now;
+    }
+    uint32_t next = atomic_load_explicit(&pool->decay_next, memory_order_relaxed);
+    if ((int32_t)(now - next) < 0 ||
+        !atomic_compare_exchange_strong(&pool->decay_next, &next, now + (d / 4 ? d / 4 : 1)))
+        return;
+    for (unsigned i = 0; i <= pool->shard_mask; i++) {
+        zp_shard_t *sh = &pool->shards[i];
+        pthread_mutex_lock(&sh->lock);
+        zp_shard_decay(pool, sh, now, d);
+        pthread_mutex_unlock(&sh->lock);
+    }
+}
+
 /* ---- get ---- */
 static inline unsigned zp_pool_class(const zp_pool_t *pool, size_t size)
 {
@@ -487,6 +518,7 @@ static ZP_NOINLINE void *zp_get_slow(zp_pool_t *pool, size_t size, size_t align,
         size = 1;
     zp_tcache_t *tc = zp_tcache_get(pool);
     zp_tstats_t local = { 0 }, *st = tc ? &tc->st : &local;
+    zp_pool_decay(pool, tc);
     size_t pad = align > zp_os_page ? align - zp_os_page : 0;
     void *p = NULL;
     if (size > pool->max_class_size || pad > pool->max_class_size - size) {
@@ -579,6 +611,7 @@ ZP_API void *zp_get_aligned(zp_pool_t *pool, size_t size, size_t align)
 /* ---- put ---- */
 void zp_pool_give_back(zp_pool_t *pool, zp_slot_t *s, zp_tstats_t *st)
 {
+    zp_slot_lazy(pool, s, zp_os_now_ms());
     zp_tcache_t *tc = zp_tcache_get(pool);
     unsigned home = tc ? tc->shard : zp_thread_shard(pool);
     zp_shard_t *sh = &pool->shards[home];
@@ -657,6 +690,7 @@ static ZP_NOINLINE void zp_put_slow(zp_pool_t *pool, zp_tcache_t *tc, zp_slot_t 
                                     size_t scrub_len)
 {
     zp_tstats_t local = { 0 }, *st = tc ? &tc->st : &local;
+    zp_pool_decay(pool, tc);
     ZP_STAT_ADD(st, puts, 1);
     ZP_STAT_ADD(st, bytes_put, s->size);
     if (s->span->direct) {

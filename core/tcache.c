@@ -62,11 +62,14 @@ unsigned zp_thread_shard(zp_pool_t *pool)
     return (unsigned)((zp_tls.shard_seed * 0x9E3779B97F4A7C15ull) >> 40) & pool->shard_mask;
 }
 
-/* Move the oldest `move` cached buffers to the cache's shard, under one lock. */
-static void zp_tcache_spill(zp_pool_t *pool, zp_tcache_t *tc, unsigned move)
+/* Move the oldest `move` cached buffers to the cache's shard, under one lock; their pages
+ * are handed to the kernel lazily first, outside it, stamped idle since `stamp`. */
+static void zp_tcache_spill(zp_pool_t *pool, zp_tcache_t *tc, unsigned move, uint32_t stamp)
 {
     if (!move)
         return;
+    for (unsigned i = 0; i < move; i++)
+        zp_slot_lazy(pool, tc->stack[i], stamp);
     zp_shard_t *sh = &pool->shards[tc->shard];
     pthread_mutex_lock(&sh->lock);
     for (unsigned i = 0; i < move; i++) {
@@ -82,7 +85,12 @@ static void zp_tcache_spill(zp_pool_t *pool, zp_tcache_t *tc, unsigned move)
 void zp_tcache_flush(zp_pool_t *pool, zp_tcache_t *tc, unsigned keep)
 {
     if (tc->n > keep)
-        zp_tcache_spill(pool, tc, tc->n - keep);
+        zp_tcache_spill(pool, tc, tc->n - keep, zp_os_now_ms());
+}
+
+void zp_tcache_flush_idle(zp_pool_t *pool, zp_tcache_t *tc, uint32_t since)
+{
+    zp_tcache_spill(pool, tc, tc->n, since);
 }
 
 /* An equal share of the lease space among the caches, never below one largest buffer. */

@@ -38,6 +38,8 @@ typedef struct zp_config {
     bool zero_on_alloc;   /* re-zero every buffer handed out (defence in depth) */
     bool verify_on_alloc; /* check that every buffer handed out is zero; misuse report if not */
     bool check_slack;     /* at put, check that the bytes past the requested size are still 0 */
+    unsigned decay_ms;    /* free buffers idle this long are released at the next slow
+                             operation; 0 = the default (10 s), UINT_MAX = never */
 } zp_config_t;
 
 /* Every counter of zp_stats_t, once: X(name, unit), unit COUNT or BYTES. The struct below,
