@@ -611,8 +611,10 @@ ZP_API void *zp_get_aligned(zp_pool_t *pool, size_t size, size_t align)
 /* ---- put ---- */
 void zp_pool_give_back(zp_pool_t *pool, zp_slot_t *s, zp_tstats_t *st)
 {
-    zp_slot_lazy(pool, s, zp_os_now_ms());
     zp_tcache_t *tc = zp_tcache_get(pool);
+    /* The clock the slow path just read (zp_pool_decay), when decay is on. */
+    bool fresh = tc && pool->cfg.decay_ms != UINT_MAX;
+    zp_slot_lazy(pool, s, fresh ? tc->slow_ms : zp_os_now_ms());
     unsigned home = tc ? tc->shard : zp_thread_shard(pool);
     zp_shard_t *sh = &pool->shards[home];
     pthread_mutex_lock(&sh->lock);
