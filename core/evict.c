@@ -18,30 +18,11 @@
  *     cold target grows and the buffer comes back hot; a test period that ends unused shrinks it.
  * Hot/cold and reference bits travel with a buffer while it is out of the shard. */
 #include "internal.h"
+#include "zp_list.h"
 
 static size_t zp_cls_bytes(const zp_pool_t *pool, const zp_slot_t *s)
 {
     return pool->class_size[s->cls];
-}
-
-static void zp_list_unlink(zp_slot_t **head, zp_slot_t *s)
-{
-    if (s->fprev)
-        s->fprev->fnext = s->fnext;
-    else
-        *head = s->fnext;
-    if (s->fnext)
-        s->fnext->fprev = s->fprev;
-    s->fnext = s->fprev = NULL;
-}
-
-static void zp_list_push(zp_slot_t **head, zp_slot_t *s)
-{
-    s->fprev = NULL;
-    s->fnext = *head;
-    if (*head)
-        (*head)->fprev = s;
-    *head = s;
 }
 
 /* ---- the clock ring ---- */
@@ -162,7 +143,7 @@ static void zp_ghosts_bound(zp_pool_t *pool, zp_shard_t *sh)
 static void zp_evict_slot(zp_pool_t *pool, zp_shard_t *sh, zp_slot_t *s, zp_tstats_t *st)
 {
     zp_slot_release(pool, s);
-    zp_list_push(&sh->empty[s->cls], s);
+    ZP_LIST_PUSH(&sh->empty[s->cls], s, fnext, fprev);
     sh->class_evictions[s->cls]++;
     ZP_STAT_ADD(st, evictions, 1);
 }
@@ -170,7 +151,7 @@ static void zp_evict_slot(zp_pool_t *pool, zp_shard_t *sh, zp_slot_t *s, zp_tsta
 static void zp_free_unlink(zp_pool_t *pool, zp_shard_t *sh, zp_slot_t *s)
 {
     size_t cb = zp_cls_bytes(pool, s);
-    zp_list_unlink(&sh->free[s->cls], s);
+    ZP_LIST_UNLINK(&sh->free[s->cls], s, fnext, fprev);
     if (--sh->nfree[s->cls] == 0)
         atomic_fetch_and_explicit(&sh->class_mask, ~((uint64_t)1 << s->cls), memory_order_relaxed);
     sh->count--;
@@ -276,7 +257,7 @@ void zp_shard_push(zp_pool_t *pool, zp_shard_t *sh, zp_slot_t *s, zp_tstats_t *s
     }
     s->state = ZP_SLOT_FREE;
     s->shard = (uint16_t)(sh - pool->shards);
-    zp_list_push(&sh->free[s->cls], s);
+    ZP_LIST_PUSH(&sh->free[s->cls], s, fnext, fprev);
     if (sh->nfree[s->cls]++ == 0)
         atomic_fetch_or_explicit(&sh->class_mask, (uint64_t)1 << s->cls, memory_order_relaxed);
     sh->count++;
@@ -315,7 +296,7 @@ zp_slot_t *zp_shard_pop_empty(zp_pool_t *pool, zp_shard_t *sh, unsigned cls)
     zp_slot_t *s = sh->empty[cls];
     if (!s)
         return NULL;
-    zp_list_unlink(&sh->empty[cls], s);
+    ZP_LIST_UNLINK(&sh->empty[cls], s, fnext, fprev);
     if (s->flags & ZP_SF_RING) {
         /* Reused inside its test period: the cold space was too small; come back hot. */
         zp_ring_remove(sh, s);
@@ -339,7 +320,7 @@ static size_t zp_shard_release(zp_pool_t *pool, zp_shard_t *sh, zp_slot_t *s)
     }
     s->flags &= (uint16_t)~(ZP_SF_HOT | ZP_SF_REF | ZP_SF_TEST);
     zp_slot_release(pool, s);
-    zp_list_push(&sh->empty[s->cls], s);
+    ZP_LIST_PUSH(&sh->empty[s->cls], s, fnext, fprev);
     return cb;
 }
 
@@ -374,7 +355,7 @@ void zp_shard_forget(zp_pool_t *pool, zp_shard_t *sh, zp_slot_t *s)
         }
         zp_slot_release(pool, s);
     } else {
-        zp_list_unlink(&sh->empty[s->cls], s);
+        ZP_LIST_UNLINK(&sh->empty[s->cls], s, fnext, fprev);
         if (s->flags & ZP_SF_RING) {
             zp_ring_remove(sh, s);
             sh->ring_ghosts--;

@@ -10,6 +10,7 @@
  * never serves a destroyed pool or another pool at the same address. */
 #include "internal.h"
 #include "platform.h"
+#include "zp_list.h"
 
 #include <string.h>
 #include <unistd.h>
@@ -159,12 +160,7 @@ static void zp_tcache_retire(zp_pool_t *pool, zp_tcache_t *tc)
     pthread_mutex_lock(&pool->lock);
     pool->leased -= tc->limit;
     pool->ncaches -= tc->cap != 0;
-    if (tc->prev)
-        tc->prev->next = tc->next;
-    else
-        pool->caches = tc->next;
-    if (tc->next)
-        tc->next->prev = tc->prev;
+    ZP_LIST_UNLINK(&pool->caches, tc, next, prev);
     pthread_mutex_unlock(&pool->lock);
 }
 
@@ -233,10 +229,7 @@ zp_tcache_t *zp_tcache_slow(zp_pool_t *pool)
     pthread_mutex_lock(&pool->lock);
     pool->ncaches += tc->cap != 0;
     tc->lease_gen = atomic_load_explicit(&pool->lease_gen, memory_order_relaxed);
-    tc->next = pool->caches;
-    if (tc->next)
-        tc->next->prev = tc;
-    pool->caches = tc;
+    ZP_LIST_PUSH(&pool->caches, tc, next, prev);
     pthread_mutex_unlock(&pool->lock);
     zp_tls.slot[i].pool_id = pool->id;
     zp_tls.slot[i].tc = tc;
@@ -321,11 +314,7 @@ static void zp_tcache_abandon(zp_pool_t *pool, zp_tcache_t *tc)
             continue;
         zp_slot_release(pool, s);
         s->flags &= (uint16_t)~(ZP_SF_HOT | ZP_SF_REF | ZP_SF_TEST | ZP_SF_RING);
-        s->fnext = sh->empty[s->cls];
-        s->fprev = NULL;
-        if (s->fnext)
-            s->fnext->fprev = s;
-        sh->empty[s->cls] = s;
+        ZP_LIST_PUSH(&sh->empty[s->cls], s, fnext, fprev);
     }
     tc->n = 0;
     tc->bytes = 0;
@@ -334,12 +323,7 @@ static void zp_tcache_abandon(zp_pool_t *pool, zp_tcache_t *tc)
 #define ZP_TS_SUM(n) pool->retired.n += tc->st.n;
     ZP_TSTATS(ZP_TS_SUM)
 #undef ZP_TS_SUM
-    if (tc->prev)
-        tc->prev->next = tc->next;
-    else
-        pool->caches = tc->next;
-    if (tc->next)
-        tc->next->prev = tc->prev;
+    ZP_LIST_UNLINK(&pool->caches, tc, next, prev);
 }
 
 /* In the child only the forking thread exists: re-initialise the locks, then reclaim the

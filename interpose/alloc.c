@@ -12,6 +12,7 @@
 #include "platform.h"
 #include "zp_config_map.h"
 #include "zp_fmt.h"
+#include "zp_list.h"
 
 zp_ip_state_t zp_ip = {.scrub_small = true, .brk_lo = UINTPTR_MAX};
 
@@ -222,13 +223,7 @@ static void ip_tc_unlink(zp_ip_tcount_t *t)
 {
     ip_tc_frees += t->small_frees;
     ip_tc_bytes += t->small_scrubbed;
-    if (t->prev != NULL)
-        t->prev->next = t->next;
-    else
-        ip_tc_list = t->next;
-    if (t->next != NULL)
-        t->next->prev = t->prev;
-    t->next = t->prev = NULL;
+    ZP_LIST_UNLINK(&ip_tc_list, t, next, prev);
 }
 
 /* Thread exit: fold the counts into the global sums; later frees of this thread add there. */
@@ -279,11 +274,7 @@ ZP_NOINLINE void zp_ip_count_slow(size_t scrubbed)
         pthread_once(&ip_tc_once, ip_tc_init);
         if (ip_tc_key_ok && pthread_setspecific(ip_tc_key, t) == 0) {
             pthread_mutex_lock(&ip_tc_lock);
-            t->prev = NULL;
-            t->next = ip_tc_list;
-            if (ip_tc_list != NULL)
-                ip_tc_list->prev = t;
-            ip_tc_list = t;
+            ZP_LIST_PUSH(&ip_tc_list, t, next, prev);
             pthread_mutex_unlock(&ip_tc_lock);
             t->state = 1;
             __atomic_store_n(&t->small_frees, t->small_frees + 1, __ATOMIC_RELAXED);
