@@ -327,9 +327,14 @@ static size_t zp_shard_release(zp_pool_t *pool, zp_shard_t *sh, zp_slot_t *s)
 size_t zp_shard_trim(zp_pool_t *pool, zp_shard_t *sh)
 {
     size_t released = 0;
-    for (unsigned c = 0; c < pool->nclasses; c++)
+    for (unsigned c = 0; c < pool->nclasses; c++) {
         while (sh->free[c])
             released += zp_shard_release(pool, sh, sh->free[c]);
+        /* Everything goes, the history of evicted buffers too: their spans may then go. */
+        for (zp_slot_t *s = sh->empty[c]; s; s = s->fnext)
+            if (s->flags & ZP_SF_RING)
+                zp_ghost_expire(pool, sh, s);
+    }
     return released;
 }
 

@@ -400,6 +400,11 @@ void zp_pool_decay(zp_pool_t *pool, zp_tcache_t *tc)
         zp_shard_decay(pool, sh, now, d);
         pthread_mutex_unlock(&sh->lock);
     }
+    /* Address space too: spans that held nothing at two sweeps in a row (a live set that
+     * shrank) go back, as when the pool grows. */
+    pthread_mutex_lock(&pool->lock);
+    zp_span_reclaim(pool, false);
+    pthread_mutex_unlock(&pool->lock);
 }
 
 /* ---- get ---- */
@@ -892,5 +897,11 @@ ZP_API size_t zp_pool_trim(zp_pool_t *pool)
         released += zp_shard_trim(pool, sh);
         pthread_mutex_unlock(&sh->lock);
     }
+    /* And the address space of spans no buffer was in at this trim and the sweep before it
+     * (a trim or a decay sweep): not at once, so that a double free soon after is still told
+     * from a wild one. */
+    pthread_mutex_lock(&pool->lock);
+    zp_span_reclaim(pool, false);
+    pthread_mutex_unlock(&pool->lock);
     return released;
 }

@@ -89,7 +89,9 @@ void zp_pool_stats(zp_pool_t *pool, zp_stats_t *out);
  * False means the interrupted code, or in a freshly forked child the fork itself, may hold
  * one, and zp_pool_stats or zp_pool_class_stats could then wait forever. */
 bool zp_pool_locks_free(zp_pool_t *pool);
-/* Release every free buffer's memory to the kernel (address space is kept). Bytes released. */
+/* Release every free buffer's memory to the kernel, and the address space of the spans no
+ * buffer (live, or cached by another thread) was in at this trim and at the sweep before it
+ * (a trim, or a decay sweep). Bytes of memory released. */
 size_t zp_pool_trim(zp_pool_t *pool);
 /* Unmap everything. Buffers still out become invalid. */
 void zp_pool_destroy(zp_pool_t *pool);

@@ -116,13 +116,16 @@ Test(core_decay, idle_thread_cache_released)
     zp_config_t c = test_cfg(1, 4);
     c.decay_ms = 100;
     zp_pool_t *pool = new_pool(&c);
-    char *p = zp_get(pool, MiB);
+    char *p = zp_get(pool, MiB), *r = zp_get(pool, 300 * KiB); /* r: its span carved now */
     memset(p, 1, MiB);
     zp_put(pool, p);
     cr_assert_eq(slot_of(p)->state, ZP_SLOT_CACHED);
     sleep_ms(250);
-    zp_put(pool, zp_get(pool, 300 * KiB));
+    char *q = zp_get(pool, 300 * KiB); /* a slow operation, from r's span */
+    cr_assert_eq(slot_of(p)->state, ZP_SLOT_EMPTY, "the idle thread's cached buffer stayed");
     cr_assert_eq(resident_pages(p, MiB), 0, "the idle thread's cached buffer kept its pages");
+    zp_put(pool, q);
+    zp_put(pool, r);
     zp_pool_destroy(pool);
 }
 
