@@ -824,7 +824,7 @@ ZP_API bool zp_realloc_in_place(zp_pool_t *pool, void *buf, size_t new_size)
 static void zp_move(zp_pool_t *pool, zp_slot_t *s, char *p, zp_slot_t *d, char *q, size_t keep)
 {
     size_t len = (keep + zp_os_page - 1) & ~(zp_os_page - 1);
-    if (keep >= ZP_MOVE_MIN && !pool->cfg.pin && zp_os_move(p, q, len)) {
+    if (d && keep >= ZP_MOVE_MIN && !pool->cfg.pin && zp_os_move(p, q, len)) {
         s->flags = (uint16_t)((s->flags & ~ZP_SF_RESIDENT) | ZP_SF_MOVED);
         d->flags = (uint16_t)((d->flags & ~ZP_SF_RESIDENT) | ZP_SF_MOVED);
         if (len > keep)
