@@ -97,6 +97,9 @@ int main(void)
         CHECK(rss_max == 0 || idle_kib << 10 <= rss_max,
               "worker %u holds %zu KiB after the idle time (at most %zu)", id, idle_kib,
               rss_max >> 10);
+        CHECK(rss_max == 0 || trim_kib << 10 <= rss_max,
+              "worker %u holds %zu KiB after malloc_trim (at most %zu)", id, trim_kib,
+              rss_max >> 10);
         l = strchr(l, '\n');
         if (l == NULL)
             break;

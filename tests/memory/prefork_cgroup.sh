@@ -37,4 +37,9 @@ for run in "64K auto" "4K auto" "64K 256M"; do
   in_group env LD_PRELOAD="$lib" ZEROPOOL_THRESHOLD=$thr ZEROPOOL_POOL_BYTES=$budget \
     ZEROPOOL_DECAY=2 PREFORK_IDLE=3 PREFORK_RSS_MAX=12M "$prog" || rc=1
 done
+# The default decay time (10 s): a long run.
+if [ "${ZEROPOOL_LONG_TESTS:-0}" = 1 ]; then
+  echo "== zeropool, threshold 64K, default decay, limit $limit"
+  in_group env LD_PRELOAD="$lib" PREFORK_IDLE=11 PREFORK_RSS_MAX=12M "$prog" || rc=1
+fi
 exit $rc
