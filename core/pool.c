@@ -821,10 +821,13 @@ ZP_API bool zp_realloc_in_place(zp_pool_t *pool, void *buf, size_t new_size)
  * where that beats a copy. Moved pages leave p's range reading zero; the bytes past keep in the
  * last moved page (a shrink's dropped data, or slack) are zeroed in q. Both slots are marked:
  * their mappings may be split, and a put maps them afresh. */
-static void zp_move(zp_pool_t *pool, zp_slot_t *s, char *p, zp_slot_t *d, char *q, size_t keep)
+static void zp_move(zp_slot_t *s, char *p, zp_slot_t *d, char *q, size_t keep)
 {
     size_t len = (keep + zp_os_page - 1) & ~(zp_os_page - 1);
-    if (d && keep >= ZP_MOVE_MIN && !pool->cfg.pin && zp_os_move(p, q, len)) {
+    /* Locked pages stay where they are locked: a move would carry the source's lock away
+     * and drop the target's. */
+    if (d && keep >= ZP_MOVE_MIN && !((s->flags | d->flags) & ZP_SF_PINNED) &&
+        zp_os_move(p, q, len)) {
         s->flags = (uint16_t)((s->flags & ~ZP_SF_RESIDENT) | ZP_SF_MOVED);
         d->flags = (uint16_t)((d->flags & ~ZP_SF_RESIDENT) | ZP_SF_MOVED);
         if (len > keep)
@@ -877,7 +880,7 @@ ZP_API void *zp_realloc(zp_pool_t *pool, void *buf, size_t new_size)
     if (!q)
         goto out;
     zp_loc_t nl = zp_locate(pool, q);
-    zp_move(pool, s, p, nl.slot, q, old < new_size ? old : new_size);
+    zp_move(s, p, nl.slot, q, old < new_size ? old : new_size);
     zp_put(pool, buf);
 out:
     if (!tc)

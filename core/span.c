@@ -278,13 +278,24 @@ bool zp_direct_resize(zp_pool_t *pool, zp_slot_t *s, size_t size)
 {
     size_t ext = zp_round_up(s->user_off + size, zp_os_page);
     char *base = s->span->base;
-    if (ext > s->span->slot_bytes || ext < s->user_off + size || (s->flags & ZP_SF_PINNED))
+    bool pinned = (s->flags & ZP_SF_PINNED) != 0;
+    if (ext > s->span->slot_bytes || ext < s->user_off + size)
         return false;
     if (ext > s->extent) {
-        if (!zp_os_commit_accounted(base + s->extent, ext - s->extent, pool->cfg.dontdump))
+        size_t more = ext - s->extent;
+        if (!zp_os_commit_accounted(base + s->extent, more, pool->cfg.dontdump))
             return false;
+        if (pinned && !zp_os_lock(base + s->extent, more)) {
+            zp_os_uncommit(base + s->extent, more); /* all of it pinned, or it moves */
+            return false;
+        }
+        if (pinned)
+            atomic_fetch_add(&pool->pinned_bytes, more);
     } else if (ext < s->extent) {
-        zp_os_uncommit(base + ext, s->extent - ext); /* drops the pages: nothing stays readable */
+        /* Drops the pages, and their lock: nothing of them stays readable. */
+        zp_os_uncommit(base + ext, s->extent - ext);
+        if (pinned)
+            atomic_fetch_sub(&pool->pinned_bytes, s->extent - ext);
     }
     s->extent = ext;
     return true;
