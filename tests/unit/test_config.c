@@ -815,8 +815,11 @@ Test(autoconf, detect_sees_rlimit_as)
 Test(autoconf, zeropool_config_shows_the_verdict)
 {
     const char *helper = getenv("ZP_CONFIG_HELPER");
+#if defined(__SANITIZE_ADDRESS__)
+    helper = NULL; /* an ASan build cannot start under a 768 MiB RLIMIT_AS */
+#endif
     if (!helper) {
-        cr_skip_test("ZP_CONFIG_HELPER is not set (run through meson test)");
+        cr_skip_test("ZP_CONFIG_HELPER is not set (run through meson test) or ASan build");
         return;
     }
     char cmd[1024];
