@@ -190,7 +190,7 @@ struct zp_pool {
 
     _Atomic size_t shard_bytes; /* free bytes in all shards */
     _Atomic size_t hot_bytes;   /* of those, held resident (not ZP_SF_LAZY) */
-    size_t hot_cap;             /* bound of hot_bytes: pool_bytes / 16 */
+    size_t hot_cap;             /* bound of hot_bytes: cfg.hot_bytes */
     size_t shard_budget;        /* pool_bytes minus what thread caches may lease */
     _Atomic size_t peak_pooled;
     _Atomic size_t pinned_bytes;

@@ -30,6 +30,16 @@ static void zp_global_init(void)
 }
 
 /* ---- configuration ---- */
+/* The free bytes shards keep resident: a quarter of the budget, at most 1/64 of the memory
+ * the process may use (mem 0: unknown), never 0 (which means auto). */
+static size_t zp_hot_bytes(uint64_t pool_bytes, uint64_t mem)
+{
+    uint64_t hot = pool_bytes / 4;
+    if (mem && mem / 64 < hot)
+        hot = mem / 64;
+    return hot ? (size_t)hot : 1;
+}
+
 void zp_config_from_options(zp_config_t *cfg, const zp_options_t *o)
 {
     memset(cfg, 0, sizeof *cfg);
@@ -47,6 +57,7 @@ void zp_config_from_options(zp_config_t *cfg, const zp_options_t *o)
     cfg->zero_on_alloc = o->zero_on_alloc == ZP_ZERO_ALLOC_ON;
     cfg->verify_on_alloc = o->zero_on_alloc == ZP_ZERO_ALLOC_VERIFY;
     cfg->check_slack = true;
+    cfg->hot_bytes = zp_hot_bytes(o->pool_bytes, o->mem_bytes);
     cfg->decay_ms = o->decay == 0 ? UINT_MAX : o->decay >= UINT_MAX / 1000 ? UINT_MAX - 1
                                                                           : (unsigned)o->decay * 1000;
 }
@@ -58,6 +69,7 @@ ZP_API void zp_config_init(zp_config_t *cfg)
     zp_autoconf_detect(&ac);
     zp_options_defaults(&o, &ac);
     zp_config_from_options(cfg, &o);
+    cfg->hot_bytes = 0; /* auto: follows the pool_bytes the caller may still change */
 }
 
 /* Fill zeros with defaults and check what the caller set. */
@@ -79,6 +91,11 @@ static bool zp_config_resolve(zp_config_t *c)
         c->tls_cache_bytes = d.tls_cache_bytes;
     if (!c->decay_ms)
         c->decay_ms = d.decay_ms;
+    if (!c->hot_bytes) {
+        zp_autoconf_t ac;
+        zp_autoconf_detect(&ac);
+        c->hot_bytes = zp_hot_bytes(c->pool_bytes, ac.phys_bytes);
+    }
     if (c->num_shards > 1024 || (c->num_shards & (c->num_shards - 1)))
         return false;
     if (c->tls_cache_size > ZP_TCACHE_MAX || c->max_pooled_size < c->min_buffer_size)
@@ -126,7 +143,7 @@ ZP_API zp_pool_t *zp_pool_new(const zp_config_t *cfg)
     pool->shards_bytes = (c.num_shards * sizeof(zp_shard_t) + zp_os_page - 1) & ~(zp_os_page - 1);
     pool->lease_cap = c.tls_cache_size ? c.pool_bytes / 2 : 0;
     pool->shard_budget = c.pool_bytes - pool->lease_cap;
-    pool->hot_cap = c.pool_bytes / 16;
+    pool->hot_cap = c.hot_bytes;
     pool->shards = zp_os_meta_alloc(pool->shards_bytes);
     if (!pool->shards) {
         zp_os_meta_free(pool, pool_meta);

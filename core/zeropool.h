@@ -40,6 +40,9 @@ typedef struct zp_config {
     bool check_slack;     /* at put, check that the bytes past the requested size are still 0 */
     unsigned decay_ms;    /* free buffers idle this long are released at the next slow
                              operation; 0 = the default (10 s), UINT_MAX = never */
+    size_t hot_bytes;     /* free bytes the shards keep resident; past it, free buffers'
+                             pages are the kernel's to take (MADV_FREE). 0 = auto: a quarter
+                             of pool_bytes, at most 1/64 of the memory the process may use */
 } zp_config_t;
 
 /* Every counter of zp_stats_t, once: X(name, unit), unit COUNT or BYTES. The struct below,

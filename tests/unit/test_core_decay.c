@@ -1,8 +1,10 @@
 /* Unit tests of free memory given back: free buffers in shards past the pool's hot allowance
- * (pool_bytes / 16) hand their pages to the kernel lazily (MADV_FREE: it may take them, and
+ * (hot_bytes) hand their pages to the kernel lazily (MADV_FREE: it may take them, and
  * they read as zero either way), and buffers idle longer than the decay time are released at
  * the next slow operation, thread caches of idle threads included. */
 #include "core_test_util.h"
+#include "zp_config_map.h"
+#include "zp_options.h"
 
 #include <limits.h>
 #include <time.h>
@@ -24,10 +26,29 @@ static size_t lazyfree_bytes(void)
     return v;
 }
 
+Test(core_decay, hot_allowance_defaults)
+{
+    zp_config_t c = test_cfg(1, 0);
+    c.pool_bytes = 32 * MiB;
+    zp_pool_t *pool = new_pool(&c);
+    zp_config_t got;
+    zp_pool_config(pool, &got);
+    cr_assert_eq(got.hot_bytes, 8 * MiB, "a quarter of the budget: %zu", got.hot_bytes);
+    zp_pool_destroy(pool);
+    /* From the options: within 1/64 of the memory limit (a 250 MiB cgroup, budget forced). */
+    zp_autoconf_t ac;
+    zp_autoconf_compute(2, 250 * MiB, &ac);
+    zp_options_t o;
+    zp_options_defaults(&o, &ac);
+    o.pool_bytes = 256 * MiB;
+    zp_config_from_options(&c, &o);
+    cr_assert_eq(c.hot_bytes, 250 * MiB / 64);
+}
+
 Test(core_decay, past_the_hot_allowance_pages_go_lazy)
 {
     zp_config_t c = test_cfg(1, 0);
-    c.pool_bytes = 32 * MiB; /* hot allowance 2 MiB */
+    c.hot_bytes = 2 * MiB;
     zp_pool_t *pool = new_pool(&c);
     char *p[6];
     for (unsigned i = 0; i < 6; i++) {
@@ -66,7 +87,7 @@ Test(core_decay, past_the_hot_allowance_pages_go_lazy)
 Test(core_decay, reclaimed_lazy_buffer_is_not_faulted_back_in)
 {
     zp_config_t c = test_cfg(1, 0);
-    c.pool_bytes = 16 * MiB; /* hot allowance 1 MiB */
+    c.hot_bytes = MiB;
     zp_pool_t *pool = new_pool(&c);
     size_t n = 4 * MiB;
     char *p = zp_get(pool, n);
