@@ -2,8 +2,10 @@
  * defaults that follow from them. No malloc, no stdio: files are read with open/read/close.
  *
  * The formulas (cpus = CPUs in the affinity mask, lowered to the cgroup v2 cpu.max quota,
- * rounded up, of the process's cgroup and every ancestor; memory = physical memory, lowered
- * to the smallest cgroup v2 memory.max on the same path):
+ * rounded up, of the process's cgroup and every ancestor; memory = the smallest of physical
+ * memory, cgroup v2 memory.max on the same path, cgroup v1 memory.limit_in_bytes on the memory
+ * controller's path, RLIMIT_AS, RLIMIT_DATA and MemAvailable at start-up; which one it was is
+ * kept in zp_autoconf_t.mem_source, for `zeropool config` and `zeropool status`):
  *
  *   shards          = clamp(next_pow2(ceil(cpus / 2)), 4, 128)
  *   tls_cache       = clamp(2 * floor(log2(cpus)), 2, 8)            buffers per thread cache
@@ -15,9 +17,11 @@
  * a small container is not flooded. Unknown memory (0) leaves out the memory / 8 bound. */
 #include "zp_options.h"
 #include "zp_file.h"
+#include "zp_fmt.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -59,6 +63,10 @@ void zp_autoconf_compute(unsigned cpus, uint64_t phys_bytes, zp_autoconf_t *ac)
     ac->affinity_cpus = cpus;
     ac->quota_cpus = 0;
     ac->phys_bytes = phys_bytes;
+    for (unsigned i = 0; i < ZP_MEM_SOURCE_COUNT; i++)
+        ac->mem_limit[i] = 0;
+    ac->mem_limit[ZP_MEM_PHYS] = phys_bytes;
+    ac->mem_source = phys_bytes ? ZP_MEM_PHYS : ZP_MEM_UNKNOWN;
     ac->shards = zp_clamp_u64(zp_next_pow2(((uint64_t)cpus + 1) / 2), 4, 128);
     ac->tls_cache = zp_clamp_u64(2 * (uint64_t)zp_log2_floor(cpus), 2, 8);
     uint64_t pool = (uint64_t)cpus * 64 * ZP_MIB;
@@ -199,6 +207,139 @@ void zp_autoconf_cgroup(const char *fsroot, const char *proc_cgroup, unsigned *q
     }
 }
 
+const char *const zp_mem_source_names[ZP_MEM_SOURCE_COUNT + 1] = {
+#define ZP_MEM_NAME(id, name) name,
+    ZP_MEM_SOURCES(ZP_MEM_NAME)
+#undef ZP_MEM_NAME
+    "unknown",
+};
+
+/* cgroup v1 reports "no limit" as the largest page-aligned value below 2^63. */
+#define ZP_V1_UNLIMITED ((uint64_t)1 << 62)
+
+uint64_t zp_autoconf_cgroup_v1_memory(const char *fsroot, const char *proc_cgroup)
+{
+    /* The memory controller's line: "4:memory:/path", or listed with others ("4:a,memory:/p"). */
+    const char *line = proc_cgroup, *cg = NULL;
+    while (line && *line && !cg) {
+        const char *c = line;
+        while (*c && *c != ':' && *c != '\n')
+            c++;
+        if (*c == ':') {
+            const char *ctl = ++c;
+            while (*c && *c != ':' && *c != '\n')
+                c++;
+            for (const char *w = ctl; w < c;) {
+                const char *e = w;
+                while (e < c && *e != ',')
+                    e++;
+                if (e - w == 6 && __builtin_memcmp(w, "memory", 6) == 0 && *c == ':' &&
+                    c[1] == '/')
+                    cg = c + 1;
+                w = e + 1;
+            }
+        }
+        while (*line && *line != '\n')
+            line++;
+        line = *line ? line + 1 : NULL;
+    }
+    if (!cg)
+        return 0;
+    size_t len = 0;
+    while (cg[len] && cg[len] != '\n')
+        len++;
+    while (len > 1 && cg[len - 1] == '/')
+        len--;
+    char root[256];
+    if (!zp_join(root, sizeof root, fsroot, "", 0, "memory"))
+        return 0;
+    uint64_t best = 0;
+    for (;;) {
+        char path[512];
+        size_t plen = (len == 1) ? 0 : len;
+        uint64_t m;
+        if (zp_join(path, sizeof path, root, cg, plen, "memory.limit_in_bytes") &&
+            zp_file_read_u64(path, &m) && m && m < ZP_V1_UNLIMITED && (best == 0 || m < best))
+            best = m;
+        if (plen == 0)
+            break;
+        while (len > 1 && cg[len - 1] != '/')
+            len--;
+        if (len > 1)
+            len--;
+    }
+    return best;
+}
+
+void zp_autoconf_pick_memory(zp_autoconf_t *ac)
+{
+    uint64_t best = 0;
+    zp_mem_source_t src = ZP_MEM_UNKNOWN;
+    for (unsigned i = 0; i < ZP_MEM_SOURCE_COUNT; i++)
+        if (ac->mem_limit[i] && (best == 0 || ac->mem_limit[i] < best)) {
+            best = ac->mem_limit[i];
+            src = (zp_mem_source_t)i;
+        }
+    zp_autoconf_t keep = *ac;
+    zp_autoconf_compute(ac->cpus, best, ac);
+    ac->affinity_cpus = keep.affinity_cpus;
+    ac->quota_cpus = keep.quota_cpus;
+    for (unsigned i = 0; i < ZP_MEM_SOURCE_COUNT; i++)
+        ac->mem_limit[i] = keep.mem_limit[i];
+    ac->mem_source = src;
+}
+
+size_t zp_autoconf_memory_text(const zp_autoconf_t *ac, zp_mem_source_t which, char *buf,
+                               size_t cap)
+{
+    zp_buf_t b = { buf, 0, cap };
+    uint64_t v = which == ZP_MEM_UNKNOWN ? 0 : ac->mem_limit[which];
+    if (which == ac->mem_source)
+        v = ac->phys_bytes;
+    if (v) {
+        zp_buf_u64(&b, (v + (1 << 19)) >> 20);
+        zp_buf_str(&b, " MiB (");
+        zp_buf_str(&b, zp_mem_source_names[which]);
+        zp_buf_chr(&b, ')');
+    } else {
+        zp_buf_str(&b, "unknown");
+    }
+    size_t n = b.len < cap ? b.len : cap - 1;
+    if (cap)
+        buf[n] = '\0';
+    return n;
+}
+
+/* "MemAvailable:   123 kB" of /proc/meminfo, in bytes; 0 if absent. */
+static uint64_t zp_mem_available(void)
+{
+    char text[4096];
+    if (zp_file_read("/proc/meminfo", text, sizeof text) <= 0)
+        return 0;
+    for (const char *p = text; *p;) {
+        if (__builtin_memcmp(p, "MemAvailable:", 13) == 0) {
+            p += 13;
+            while (*p == ' ')
+                p++;
+            uint64_t kb;
+            return zp_read_u64(&p, &kb) && kb < (UINT64_MAX >> 10) ? kb << 10 : 0;
+        }
+        while (*p && *p != '\n')
+            p++;
+        if (*p)
+            p++;
+    }
+    return 0;
+}
+
+static uint64_t zp_rlimit(int which)
+{
+    struct rlimit r;
+    if (getrlimit(which, &r) != 0 || r.rlim_cur == RLIM_INFINITY)
+        return 0;
+    return (uint64_t)r.rlim_cur;
+}
+
 void zp_autoconf_detect(zp_autoconf_t *ac)
 {
     /* The raw system call with 8192 bits on the stack: glibc's CPU_ALLOC would malloc, and
@@ -216,14 +357,21 @@ void zp_autoconf_detect(zp_autoconf_t *ac)
 
     char text[4096]; /* v1 systems list a line per controller before "0::" */
     unsigned quota = 0;
-    uint64_t mem = 0;
-    if (zp_file_read("/proc/self/cgroup", text, sizeof text) > 0)
+    uint64_t mem = 0, mem_v1 = 0;
+    if (zp_file_read("/proc/self/cgroup", text, sizeof text) > 0) {
         zp_autoconf_cgroup("/sys/fs/cgroup", text, &quota, &mem);
+        mem_v1 = zp_autoconf_cgroup_v1_memory("/sys/fs/cgroup", text);
+    }
 
     unsigned cpus = (quota && quota < affinity) ? quota : affinity;
-    if (mem && (phys == 0 || mem < phys))
-        phys = mem;
-    zp_autoconf_compute(cpus, phys, ac);
+    ac->cpus = cpus;
     ac->affinity_cpus = affinity;
     ac->quota_cpus = quota;
+    ac->mem_limit[ZP_MEM_PHYS] = phys;
+    ac->mem_limit[ZP_MEM_CGROUP_V2] = mem;
+    ac->mem_limit[ZP_MEM_CGROUP_V1] = mem_v1;
+    ac->mem_limit[ZP_MEM_RLIMIT_AS] = zp_rlimit(RLIMIT_AS);
+    ac->mem_limit[ZP_MEM_RLIMIT_DATA] = zp_rlimit(RLIMIT_DATA);
+    ac->mem_limit[ZP_MEM_AVAILABLE] = zp_mem_available();
+    zp_autoconf_pick_memory(ac);
 }

@@ -232,6 +232,8 @@ void zp_options_defaults(zp_options_t *o, const zp_autoconf_t *ac)
     o->hold = false;
     o->sys_conf[0] = '\0';
     o->sys_conf_state = ZP_SYS_CONF_ABSENT;
+    o->mem_bytes = ac->phys_bytes;
+    o->mem_source = ac->mem_source;
 }
 
 int zp_lookup(const char *name, size_t n)

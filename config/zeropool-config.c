@@ -209,10 +209,14 @@ static void show(void)
         printf("  quota cpus       %u  (cgroup cpu.max)\n", ac.quota_cpus);
     else
         printf("  quota cpus       none\n");
-    if (ac.phys_bytes)
-        printf("  memory           %.1f GiB\n", (double)ac.phys_bytes / (double)ZP_GIB);
-    else
-        printf("  memory           unknown\n");
+    char mem[96];
+    zp_autoconf_memory_text(&ac, ac.mem_source, mem, sizeof mem);
+    printf("  memory           %s: sets pool_bytes\n", mem);
+    for (unsigned i = 0; i < ZP_MEM_SOURCE_COUNT; i++)
+        if (ac.mem_limit[i] && i != (unsigned)ac.mem_source) {
+            zp_autoconf_memory_text(&ac, (zp_mem_source_t)i, mem, sizeof mem);
+            printf("    also           %s\n", mem);
+        }
     printf("  shards           %llu\n", (unsigned long long)ac.shards);
     printf("  tls_cache        %llu\n", (unsigned long long)ac.tls_cache);
     printf("  tls_cache_bytes  %s\n", tls);

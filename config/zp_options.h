@@ -51,6 +51,24 @@ typedef enum {
     ZP_OPT_COUNT
 } zp_opt_id_t;
 
+/* The limits on the memory a process may use, in the order a tie is credited (the first
+ * wins): X(id, name shown by `zeropool config` and `zeropool status`). */
+#define ZP_MEM_SOURCES(X)                                             \
+    X(PHYS, "physical memory")                                        \
+    X(CGROUP_V2, "cgroup v2 memory.max")                              \
+    X(CGROUP_V1, "cgroup v1 memory.limit_in_bytes")                   \
+    X(RLIMIT_AS, "RLIMIT_AS")                                         \
+    X(RLIMIT_DATA, "RLIMIT_DATA")                                     \
+    X(AVAILABLE, "MemAvailable")
+typedef enum {
+#define ZP_MEM_ENUM(id, name) ZP_MEM_##id,
+    ZP_MEM_SOURCES(ZP_MEM_ENUM)
+#undef ZP_MEM_ENUM
+    ZP_MEM_SOURCE_COUNT,
+    ZP_MEM_UNKNOWN = ZP_MEM_SOURCE_COUNT /* no limit known at all */
+} zp_mem_source_t;
+extern const char *const zp_mem_source_names[ZP_MEM_SOURCE_COUNT + 1];
+
 /* The effective settings: one uint64_t per option (size, count, bool 0/1 or enum index),
  * stats_file as a string. Always fully resolved: no ZP_AUTO remains after loading. */
 typedef struct zp_options {
@@ -82,6 +100,8 @@ typedef struct zp_options {
     char first_bad[ZP_VERDICT_LEN];
     unsigned file_errors;
     bool hold;
+    uint64_t mem_bytes;          /* auto-configuration's memory: the limit the budget follows */
+    zp_mem_source_t mem_source;  /* which limit that was (zeropool config, zeropool status) */
 } zp_options_t;
 
 /* The exit status of a program that strict mode stops (as ld.so's when a library is missing). */
@@ -101,14 +121,28 @@ typedef struct zp_opt_desc {
 
 extern const zp_opt_desc_t zp_opt_table[ZP_OPT_COUNT];
 
+
 /* What auto-configuration saw and computed. */
 typedef struct zp_autoconf {
     unsigned cpus;         /* CPUs this process may run on: affinity mask, cgroup v2 cpu.max */
     unsigned affinity_cpus;
     unsigned quota_cpus;   /* 0 when there is no quota */
-    uint64_t phys_bytes;   /* physical memory */
+    uint64_t phys_bytes;   /* the memory the budget follows: the smallest of mem_limit[] */
     uint64_t shards, tls_cache, tls_cache_bytes, pool_bytes;
+    uint64_t mem_limit[ZP_MEM_SOURCE_COUNT]; /* each limit found, 0 for none */
+    zp_mem_source_t mem_source;              /* which one set phys_bytes (and so the budget) */
 } zp_autoconf_t;
+
+/* The smallest non-zero limit of ac->mem_limit[] into ac->phys_bytes and ac->mem_source, and
+ * the formulas again from it. */
+void zp_autoconf_pick_memory(zp_autoconf_t *ac);
+/* The nearest cgroup v1 memory.limit_in_bytes up the hierarchy of the memory controller's
+ * line in proc_cgroup, under fsroot ("/sys/fs/cgroup": files in fsroot/memory/PATH); 0 for none
+ * (v1's "unlimited" is a value near 2^63). */
+uint64_t zp_autoconf_cgroup_v1_memory(const char *fsroot, const char *proc_cgroup);
+/* One limit for people, "1024 MiB (RLIMIT_AS)"; which = ac->mem_source: the verdict. */
+size_t zp_autoconf_memory_text(const zp_autoconf_t *ac, zp_mem_source_t which, char *buf,
+                               size_t cap);
 
 /* Count usable CPUs and memory of this process (no malloc, no stdio). */
 void zp_autoconf_detect(zp_autoconf_t *ac);

@@ -18,30 +18,11 @@
  *     cold target grows and the buffer comes back hot; a test period that ends unused shrinks it.
  * Hot/cold and reference bits travel with a buffer while it is out of the shard. */
 #include "internal.h"
+#include "zp_list.h"
 
 static size_t zp_cls_bytes(const zp_pool_t *pool, const zp_slot_t *s)
 {
     return pool->class_size[s->cls];
-}
-
-static void zp_list_unlink(zp_slot_t **head, zp_slot_t *s)
-{
-    if (s->fprev)
-        s->fprev->fnext = s->fnext;
-    else
-        *head = s->fnext;
-    if (s->fnext)
-        s->fnext->fprev = s->fprev;
-    s->fnext = s->fprev = NULL;
-}
-
-static void zp_list_push(zp_slot_t **head, zp_slot_t *s)
-{
-    s->fprev = NULL;
-    s->fnext = *head;
-    if (*head)
-        (*head)->fprev = s;
-    *head = s;
 }
 
 /* ---- the clock ring ---- */
@@ -162,7 +143,7 @@ static void zp_ghosts_bound(zp_pool_t *pool, zp_shard_t *sh)
 static void zp_evict_slot(zp_pool_t *pool, zp_shard_t *sh, zp_slot_t *s, zp_tstats_t *st)
 {
     zp_slot_release(pool, s);
-    zp_list_push(&sh->empty[s->cls], s);
+    ZP_LIST_PUSH(&sh->empty[s->cls], s, fnext, fprev);
     sh->class_evictions[s->cls]++;
     ZP_STAT_ADD(st, evictions, 1);
 }
@@ -170,12 +151,14 @@ static void zp_evict_slot(zp_pool_t *pool, zp_shard_t *sh, zp_slot_t *s, zp_tsta
 static void zp_free_unlink(zp_pool_t *pool, zp_shard_t *sh, zp_slot_t *s)
 {
     size_t cb = zp_cls_bytes(pool, s);
-    zp_list_unlink(&sh->free[s->cls], s);
+    ZP_LIST_UNLINK(&sh->free[s->cls], s, fnext, fprev);
     if (--sh->nfree[s->cls] == 0)
         atomic_fetch_and_explicit(&sh->class_mask, ~((uint64_t)1 << s->cls), memory_order_relaxed);
     sh->count--;
     sh->bytes -= cb;
     atomic_fetch_sub_explicit(&pool->shard_bytes, cb, memory_order_relaxed);
+    if (!(s->flags & ZP_SF_LAZY))
+        atomic_fetch_sub_explicit(&pool->hot_bytes, cb, memory_order_relaxed);
 }
 
 /* CLOCK-Pro: evict one cold buffer that was not reused, demoting hot ones if none is cold. */
@@ -274,12 +257,14 @@ void zp_shard_push(zp_pool_t *pool, zp_shard_t *sh, zp_slot_t *s, zp_tstats_t *s
     }
     s->state = ZP_SLOT_FREE;
     s->shard = (uint16_t)(sh - pool->shards);
-    zp_list_push(&sh->free[s->cls], s);
+    ZP_LIST_PUSH(&sh->free[s->cls], s, fnext, fprev);
     if (sh->nfree[s->cls]++ == 0)
         atomic_fetch_or_explicit(&sh->class_mask, (uint64_t)1 << s->cls, memory_order_relaxed);
     sh->count++;
     sh->bytes += cb;
     size_t now = atomic_fetch_add_explicit(&pool->shard_bytes, cb, memory_order_relaxed) + cb;
+    if (!(s->flags & ZP_SF_LAZY))
+        atomic_fetch_add_explicit(&pool->hot_bytes, cb, memory_order_relaxed);
     zp_pool_note_peak(pool, now);
     if (clock) {
         zp_ring_insert(sh, s);
@@ -300,6 +285,8 @@ zp_slot_t *zp_shard_pop(zp_pool_t *pool, zp_shard_t *sh, unsigned cls)
         zp_ring_remove(sh, s);
     }
     s->flags |= ZP_SF_REF; /* an access: the buffer was reused */
+    if (s->flags & ZP_SF_LAZY) /* the kernel may have taken pages: mincore at its next put */
+        s->flags &= (uint16_t)~(ZP_SF_LAZY | ZP_SF_RESIDENT);
     return s;
 }
 
@@ -309,7 +296,7 @@ zp_slot_t *zp_shard_pop_empty(zp_pool_t *pool, zp_shard_t *sh, unsigned cls)
     zp_slot_t *s = sh->empty[cls];
     if (!s)
         return NULL;
-    zp_list_unlink(&sh->empty[cls], s);
+    ZP_LIST_UNLINK(&sh->empty[cls], s, fnext, fprev);
     if (s->flags & ZP_SF_RING) {
         /* Reused inside its test period: the cold space was too small; come back hot. */
         zp_ring_remove(sh, s);
@@ -322,23 +309,44 @@ zp_slot_t *zp_shard_pop_empty(zp_pool_t *pool, zp_shard_t *sh, unsigned cls)
     return s;
 }
 
+/* A free buffer out of its lists and its memory released; it goes to the empty list. */
+static size_t zp_shard_release(zp_pool_t *pool, zp_shard_t *sh, zp_slot_t *s)
+{
+    size_t cb = zp_cls_bytes(pool, s);
+    zp_free_unlink(pool, sh, s);
+    if (s->flags & ZP_SF_RING) {
+        zp_resident_account(pool, sh, s, -1);
+        zp_ring_remove(sh, s);
+    }
+    s->flags &= (uint16_t)~(ZP_SF_HOT | ZP_SF_REF | ZP_SF_TEST);
+    zp_slot_release(pool, s);
+    ZP_LIST_PUSH(&sh->empty[s->cls], s, fnext, fprev);
+    return cb;
+}
+
 size_t zp_shard_trim(zp_pool_t *pool, zp_shard_t *sh)
 {
     size_t released = 0;
     for (unsigned c = 0; c < pool->nclasses; c++) {
-        zp_slot_t *s;
-        while ((s = sh->free[c])) {
-            released += zp_cls_bytes(pool, s);
-            zp_free_unlink(pool, sh, s);
-            if (s->flags & ZP_SF_RING) {
-                zp_resident_account(pool, sh, s, -1);
-                zp_ring_remove(sh, s);
-            }
-            s->flags &= (uint16_t)~(ZP_SF_HOT | ZP_SF_REF | ZP_SF_TEST);
-            zp_slot_release(pool, s);
-            zp_list_push(&sh->empty[c], s);
-        }
+        while (sh->free[c])
+            released += zp_shard_release(pool, sh, sh->free[c]);
+        /* Everything goes, the history of evicted buffers too: their spans may then go. */
+        for (zp_slot_t *s = sh->empty[c]; s; s = s->fnext)
+            if (s->flags & ZP_SF_RING)
+                zp_ghost_expire(pool, sh, s);
     }
+    return released;
+}
+
+size_t zp_shard_decay(zp_pool_t *pool, zp_shard_t *sh, uint32_t now, uint32_t idle)
+{
+    size_t released = 0;
+    for (unsigned c = 0; c < pool->nclasses; c++)
+        for (zp_slot_t *s = sh->free[c], *n; s; s = n) {
+            n = s->fnext;
+            if (now - s->idle_ms >= idle)
+                released += zp_shard_release(pool, sh, s);
+        }
     return released;
 }
 
@@ -352,7 +360,7 @@ void zp_shard_forget(zp_pool_t *pool, zp_shard_t *sh, zp_slot_t *s)
         }
         zp_slot_release(pool, s);
     } else {
-        zp_list_unlink(&sh->empty[s->cls], s);
+        ZP_LIST_UNLINK(&sh->empty[s->cls], s, fnext, fprev);
         if (s->flags & ZP_SF_RING) {
             zp_ring_remove(sh, s);
             sh->ring_ghosts--;

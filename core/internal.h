@@ -67,7 +67,9 @@ enum {
     ZP_SF_COMMITTED = 1 << 7, /* read-write (guarded spans commit slot by slot) */
     ZP_SF_PROBED = 1 << 8,    /* last scrub dropped pages: the next one measures density */
     ZP_SF_SAMPLED = 1 << 9,   /* ...only a sample of them (slot->sample), the buffer was dense */
-    ZP_SF_DIRTY = 1 << 10     /* the last zero check found data: memset until the next probe */
+    ZP_SF_DIRTY = 1 << 10,    /* the last zero check found data: memset until the next probe */
+    ZP_SF_MOVED = 1 << 11,    /* pages moved in or out (zp_realloc): mapped afresh at put */
+    ZP_SF_LAZY = 1 << 12      /* free, its pages handed to the kernel lazily (MADV_FREE) */
 };
 
 typedef struct zp_slot zp_slot_t;
@@ -89,6 +91,7 @@ struct zp_slot {
     uint8_t cls;          /* pool class index */
     uint16_t flags;
     uint16_t shard;       /* shard it was last free in */
+    uint32_t idle_ms;     /* zp_os_now_ms() when it entered its shard (decay) */
 };
 
 struct zp_span {
@@ -138,6 +141,7 @@ typedef struct zp_tcache {
     size_t bytes, limit; /* cached bytes and the byte allowance leased from the budget */
     uint64_t lease_gen;  /* the pool's lease_gen when this cache last fitted its lease */
     size_t max_size;     /* largest buffer it caches */
+    uint32_t slow_ms;    /* zp_os_now_ms() of its thread's last slow operation */
     unsigned shard;
     zp_tstats_t st;
     uint64_t class_gets[ZP_MAX_CLASSES];
@@ -185,6 +189,8 @@ struct zp_pool {
     _Atomic uint64_t lease_gen; /* bumped when a lease fell short: caches give back spare */
 
     _Atomic size_t shard_bytes; /* free bytes in all shards */
+    _Atomic size_t hot_bytes;   /* of those, held resident (not ZP_SF_LAZY) */
+    size_t hot_cap;             /* bound of hot_bytes: cfg.hot_bytes */
     size_t shard_budget;        /* pool_bytes minus what thread caches may lease */
     _Atomic size_t peak_pooled;
     _Atomic size_t pinned_bytes;
@@ -193,6 +199,7 @@ struct zp_pool {
     _Atomic size_t committed_regions; /* VMAs our guards split off, against vm.max_map_count */
     _Atomic uint64_t pin_failures; /* mlock calls refused; the first warns unless cfg.quiet */
     _Atomic uint64_t misuse_count;
+    _Atomic uint32_t decay_next; /* zp_os_now_ms() of the next decay sweep */
 
     pthread_mutex_t stats_lock;
     zp_tstats_t retired; /* exited threads and threads without a cache */
@@ -206,7 +213,13 @@ struct zp_pool {
 /* ---- module functions (internal) ---- */
 /* span.c */
 zp_slot_t *zp_span_carve(zp_pool_t *pool, unsigned cls);
-void *zp_direct_get(zp_pool_t *pool, size_t size, size_t align, zp_slot_t **slot_out);
+/* A direct mapping of size bytes aligned to align, with address space for `room` bytes (>= size)
+ * to grow into in place. */
+void *zp_direct_get(zp_pool_t *pool, size_t size, size_t align, size_t room, zp_slot_t **slot_out);
+/* Grow or shrink a live direct buffer in place to size bytes: whole pages past its end are
+ * committed or given back (the bytes past size in its last page are the caller's). False,
+ * buffer unchanged, when its address space is too small or the commit fails. */
+bool zp_direct_resize(zp_pool_t *pool, zp_slot_t *s, size_t size);
 void zp_direct_put(zp_pool_t *pool, zp_slot_t *slot);
 void zp_span_destroy_all(zp_pool_t *pool);
 /* Give back the address space of spans no buffer uses (pool lock held): every free direct
@@ -235,19 +248,32 @@ bool zp_slot_commit(zp_pool_t *pool, zp_slot_t *s);
 /* scrub.c */
 void zp_scrub(zp_pool_t *pool, zp_slot_t *s, char *from, size_t len, zp_tstats_t *st);
 void zp_slot_release(zp_pool_t *pool, zp_slot_t *s); /* evict: memory back to the kernel */
+/* A free pooled slot that pages moved in or out of: mapped afresh, which scrubs it (every page
+ * dropped) and joins the mappings the moves split. */
+void zp_slot_refresh(zp_pool_t *pool, zp_slot_t *s, zp_tstats_t *st);
 void zp_slot_pin(zp_pool_t *pool, zp_slot_t *s);
+/* A scrubbed buffer about to enter a shard, stamped: past the pool's hot_cap of resident free
+ * bytes in shards, its pages are handed to the kernel lazily. */
+void zp_slot_lazy(zp_pool_t *pool, zp_slot_t *s, uint32_t now);
+/* Release the free buffers idle longer than the decay time, at most every quarter of it
+ * (slow paths; tc: the calling thread's cache, flushed when its thread was idle as long). */
+void zp_pool_decay(zp_pool_t *pool, zp_tcache_t *tc);
 bool zp_is_zero(const void *p, size_t n);
 /* evict.c: every function runs with the shard lock held */
 void zp_shard_push(zp_pool_t *pool, zp_shard_t *sh, zp_slot_t *s, zp_tstats_t *st);
 zp_slot_t *zp_shard_pop(zp_pool_t *pool, zp_shard_t *sh, unsigned cls);
 zp_slot_t *zp_shard_pop_empty(zp_pool_t *pool, zp_shard_t *sh, unsigned cls);
 size_t zp_shard_trim(zp_pool_t *pool, zp_shard_t *sh);
+/* Release the free buffers that entered the shard at or before `before` (decay). Bytes. */
+size_t zp_shard_decay(zp_pool_t *pool, zp_shard_t *sh, uint32_t now, uint32_t idle);
 /* Take a free or empty slot out of its shard for good (its span is being released). */
 void zp_shard_forget(zp_pool_t *pool, zp_shard_t *sh, zp_slot_t *s);
 void zp_shard_init(zp_pool_t *pool, zp_shard_t *sh);
 /* tcache.c */
 zp_tcache_t *zp_tcache_slow(zp_pool_t *pool);
 void zp_tcache_flush(zp_pool_t *pool, zp_tcache_t *tc, unsigned keep);
+/* Every cached buffer to the shards, counted idle since `since` (decay of an idle thread). */
+void zp_tcache_flush_idle(zp_pool_t *pool, zp_tcache_t *tc, uint32_t since);
 void zp_tcache_lease(zp_pool_t *pool, zp_tcache_t *tc, size_t need);
 void zp_tcache_refit(zp_pool_t *pool, zp_tcache_t *tc); /* slow paths: give back on demand */
 void zp_tcache_detach_all(zp_pool_t *pool); /* pool destroy */

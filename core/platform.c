@@ -157,6 +157,52 @@ bool zp_os_drop(void *p, size_t size)
     return madvise(p, size, MADV_DONTNEED) == 0;
 }
 
+bool zp_os_move(void *from, void *to, size_t size)
+{
+    if (zp_os_injected(ZP_OS_MOVE))
+        return false;
+    void *q = mremap(from, size, size, MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP, to);
+    if (q != MAP_FAILED)
+        return true;
+    int e = errno;
+    /* MREMAP_FIXED unmaps the target before it may still fail (vm.max_map_count): map it
+     * again, or the pool's map would claim a hole another mapping could take. */
+    if (mmap(to, size, PROT_READ | PROT_WRITE,
+             MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0) == MAP_FAILED) {
+        zp_write_str(2, "zeropool: cannot restore a buffer after a failed move\n");
+        abort();
+    }
+    zp_os_name(to, size);
+    errno = e;
+    return false;
+}
+
+bool zp_os_refresh(void *p, size_t size, bool dontdump)
+{
+    void *q = mmap(p, size, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
+    if (q == MAP_FAILED)
+        return false;
+    if (dontdump)
+        madvise(p, size, MADV_DONTDUMP);
+    zp_os_name(p, size);
+    return true;
+}
+
+bool zp_os_lazy_free(void *p, size_t size)
+{
+    if (zp_os_injected(ZP_OS_DROP))
+        return false;
+    return madvise(p, size, MADV_FREE) == 0;
+}
+
+uint32_t zp_os_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint32_t)((uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u);
+}
+
 bool zp_os_lock(void *p, size_t size)
 {
     if (zp_os_injected(ZP_OS_LOCK))

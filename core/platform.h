@@ -1,5 +1,5 @@
 /* The platform layer: the only code of the allocator that makes memory and signal system calls
- * (mmap, munmap, mprotect, madvise, mlock, mincore, prctl, sigaction; scripts/lint checks it). Contract of every function: addresses and sizes
+ * (mmap, munmap, mremap, mprotect, madvise, mlock, mincore, prctl, sigaction; scripts/lint checks it). Contract of every function: addresses and sizes
  * are page-aligned and sizes > 0; a bool result is true on success, and on failure errno says
  * why. Nothing here allocates or takes locks, so it can run anywhere in the pool.
  * A test hook (zp_os_inject) makes chosen calls fail, for the fault-injection tests. */
@@ -31,9 +31,25 @@ bool zp_os_commit_accounted(void *p, size_t size, bool dontdump);
 bool zp_os_uncommit(void *p, size_t size);
 /* Give the pages back to the kernel; the range stays mapped and reads as zero afterwards. */
 bool zp_os_drop(void *p, size_t size);
+/* Hand the pages to the kernel lazily (MADV_FREE): it takes them only when it needs memory,
+ * and a page it took reads as zero; one it did not keeps its contents until written. False
+ * where the kernel refuses (before Linux 4.5, mlocked pages). */
+bool zp_os_lazy_free(void *p, size_t size);
+/* A coarse monotonic clock in milliseconds (wraps after 49 days: compare by difference). */
+uint32_t zp_os_now_ms(void);
 bool zp_os_lock(void *p, size_t size);
 bool zp_os_unlock(void *p, size_t size);
 bool zp_os_dontdump(void *p, size_t size);
+/* Move the pages of [from, from+size) to [to, to+size), both mapped private anonymous memory:
+ * the page-table entries move (resident and swapped pages alike), not the bytes. What `to` held
+ * is freed; `from` stays mapped and reads as zero afterwards (mremap MREMAP_DONTUNMAP, Linux
+ * 5.7). On failure nothing moved and `to` reads as zero (remapped fresh if the kernel had
+ * already unmapped it). */
+bool zp_os_move(void *from, void *to, size_t size);
+/* Replace the range by fresh zero pages, read-write, without the kernel's commit charge (as a
+ * reserved range committed with zp_os_commit): drops every page, resident or swapped, and gives
+ * a range that moves split its mapping back as one. On failure the range is unchanged. */
+bool zp_os_refresh(void *p, size_t size, bool dontdump);
 /* Residency of each page of the range, one byte a page (bit 0 set = resident). A page the
  * kernel swapped out reads as not resident (unless still in the swap cache): not resident
  * means "not in memory now", never "never written". */
@@ -80,6 +96,7 @@ typedef enum {
     ZP_OS_LOCK,
     ZP_OS_META,
     ZP_OS_RESIDENT, /* err 0: succeed but report every page not resident, as swap looks */
+    ZP_OS_MOVE,
     ZP_OS_OP_COUNT
 } zp_os_op_t;
 /* Fail the next `count` calls of op with errno `err`, after letting `skip` calls through. */

@@ -117,6 +117,12 @@ static zp_span_t *zp_span_new(zp_pool_t *pool, size_t slot_bytes, unsigned nslot
         if (bytes < stride)
             bytes = zp_round_up(stride, ZP_GRANULE);
     }
+    /* A direct span is one slot, all of its address space its room to grow in (a guard page
+     * kept at the end). */
+    if (direct) {
+        stride = bytes;
+        slot_bytes = bytes - (guarded ? zp_os_page : 0);
+    }
     uint32_t nslots = (uint32_t)(bytes / stride);
     size_t meta = zp_round_up(sizeof(zp_span_t) + nslots * sizeof(zp_slot_t), zp_os_page);
     zp_span_t *sp = zp_os_meta_alloc(meta);
@@ -216,8 +222,9 @@ zp_slot_t *zp_span_carve(zp_pool_t *pool, unsigned cls)
 }
 
 /* A direct mapping for a request above max_pooled_size: reuse a released one that is big
- * enough (its address space was kept), else reserve a new span of one slot. */
-void *zp_direct_get(zp_pool_t *pool, size_t size, size_t align, zp_slot_t **slot_out)
+ * enough (its address space was kept), else reserve a new span of one slot, with room to grow
+ * if that much address space is there. */
+void *zp_direct_get(zp_pool_t *pool, size_t size, size_t align, size_t room, zp_slot_t **slot_out)
 {
     if (align < zp_os_page)
         align = zp_os_page;
@@ -226,6 +233,7 @@ void *zp_direct_get(zp_pool_t *pool, size_t size, size_t align, zp_slot_t **slot
         errno = ENOMEM;
         return NULL;
     }
+    room = room > need ? zp_round_up(room, zp_os_page) : need;
     pthread_mutex_lock(&pool->lock);
     zp_span_t **best = NULL;
     for (zp_span_t **pp = &pool->direct_free; *pp; pp = &(*pp)->next)
@@ -237,7 +245,9 @@ void *zp_direct_get(zp_pool_t *pool, size_t size, size_t align, zp_slot_t **slot
         *best = sp->next;
         sp->next = NULL;
     } else {
-        sp = zp_span_new(pool, need, 1, pool->cfg.guard_pages, true);
+        sp = zp_span_new(pool, room, 1, pool->cfg.guard_pages, true);
+        if (!sp && room > need)
+            sp = zp_span_new(pool, need, 1, pool->cfg.guard_pages, true);
     }
     pthread_mutex_unlock(&pool->lock);
     if (!sp)
@@ -262,6 +272,33 @@ void *zp_direct_get(zp_pool_t *pool, size_t size, size_t align, zp_slot_t **slot
     s->flags = ZP_SF_COMMITTED;
     *slot_out = s;
     return (void *)user;
+}
+
+bool zp_direct_resize(zp_pool_t *pool, zp_slot_t *s, size_t size)
+{
+    size_t ext = zp_round_up(s->user_off + size, zp_os_page);
+    char *base = s->span->base;
+    bool pinned = (s->flags & ZP_SF_PINNED) != 0;
+    if (ext > s->span->slot_bytes || ext < s->user_off + size)
+        return false;
+    if (ext > s->extent) {
+        size_t more = ext - s->extent;
+        if (!zp_os_commit_accounted(base + s->extent, more, pool->cfg.dontdump))
+            return false;
+        if (pinned && !zp_os_lock(base + s->extent, more)) {
+            zp_os_uncommit(base + s->extent, more); /* all of it pinned, or it moves */
+            return false;
+        }
+        if (pinned)
+            atomic_fetch_add(&pool->pinned_bytes, more);
+    } else if (ext < s->extent) {
+        /* Drops the pages, and their lock: nothing of them stays readable. */
+        zp_os_uncommit(base + ext, s->extent - ext);
+        if (pinned)
+            atomic_fetch_sub(&pool->pinned_bytes, s->extent - ext);
+    }
+    s->extent = ext;
+    return true;
 }
 
 /* Release a direct mapping: the kernel takes the memory, we keep the addresses. */

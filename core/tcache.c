@@ -10,6 +10,7 @@
  * never serves a destroyed pool or another pool at the same address. */
 #include "internal.h"
 #include "platform.h"
+#include "zp_list.h"
 
 #include <string.h>
 #include <unistd.h>
@@ -62,11 +63,14 @@ unsigned zp_thread_shard(zp_pool_t *pool)
     return (unsigned)((zp_tls.shard_seed * 0x9E3779B97F4A7C15ull) >> 40) & pool->shard_mask;
 }
 
-/* Move the oldest `move` cached buffers to the cache's shard, under one lock. */
-static void zp_tcache_spill(zp_pool_t *pool, zp_tcache_t *tc, unsigned move)
+/* Move the oldest `move` cached buffers to the cache's shard, under one lock; their pages
+ * are handed to the kernel lazily first, outside it, stamped idle since `stamp`. */
+static void zp_tcache_spill(zp_pool_t *pool, zp_tcache_t *tc, unsigned move, uint32_t stamp)
 {
     if (!move)
         return;
+    for (unsigned i = 0; i < move; i++)
+        zp_slot_lazy(pool, tc->stack[i], stamp);
     zp_shard_t *sh = &pool->shards[tc->shard];
     pthread_mutex_lock(&sh->lock);
     for (unsigned i = 0; i < move; i++) {
@@ -82,7 +86,12 @@ static void zp_tcache_spill(zp_pool_t *pool, zp_tcache_t *tc, unsigned move)
 void zp_tcache_flush(zp_pool_t *pool, zp_tcache_t *tc, unsigned keep)
 {
     if (tc->n > keep)
-        zp_tcache_spill(pool, tc, tc->n - keep);
+        zp_tcache_spill(pool, tc, tc->n - keep, zp_os_now_ms());
+}
+
+void zp_tcache_flush_idle(zp_pool_t *pool, zp_tcache_t *tc, uint32_t since)
+{
+    zp_tcache_spill(pool, tc, tc->n, since);
 }
 
 /* An equal share of the lease space among the caches, never below one largest buffer. */
@@ -151,12 +160,7 @@ static void zp_tcache_retire(zp_pool_t *pool, zp_tcache_t *tc)
     pthread_mutex_lock(&pool->lock);
     pool->leased -= tc->limit;
     pool->ncaches -= tc->cap != 0;
-    if (tc->prev)
-        tc->prev->next = tc->next;
-    else
-        pool->caches = tc->next;
-    if (tc->next)
-        tc->next->prev = tc->prev;
+    ZP_LIST_UNLINK(&pool->caches, tc, next, prev);
     pthread_mutex_unlock(&pool->lock);
 }
 
@@ -225,10 +229,7 @@ zp_tcache_t *zp_tcache_slow(zp_pool_t *pool)
     pthread_mutex_lock(&pool->lock);
     pool->ncaches += tc->cap != 0;
     tc->lease_gen = atomic_load_explicit(&pool->lease_gen, memory_order_relaxed);
-    tc->next = pool->caches;
-    if (tc->next)
-        tc->next->prev = tc;
-    pool->caches = tc;
+    ZP_LIST_PUSH(&pool->caches, tc, next, prev);
     pthread_mutex_unlock(&pool->lock);
     zp_tls.slot[i].pool_id = pool->id;
     zp_tls.slot[i].tc = tc;
@@ -313,11 +314,7 @@ static void zp_tcache_abandon(zp_pool_t *pool, zp_tcache_t *tc)
             continue;
         zp_slot_release(pool, s);
         s->flags &= (uint16_t)~(ZP_SF_HOT | ZP_SF_REF | ZP_SF_TEST | ZP_SF_RING);
-        s->fnext = sh->empty[s->cls];
-        s->fprev = NULL;
-        if (s->fnext)
-            s->fnext->fprev = s;
-        sh->empty[s->cls] = s;
+        ZP_LIST_PUSH(&sh->empty[s->cls], s, fnext, fprev);
     }
     tc->n = 0;
     tc->bytes = 0;
@@ -326,12 +323,7 @@ static void zp_tcache_abandon(zp_pool_t *pool, zp_tcache_t *tc)
 #define ZP_TS_SUM(n) pool->retired.n += tc->st.n;
     ZP_TSTATS(ZP_TS_SUM)
 #undef ZP_TS_SUM
-    if (tc->prev)
-        tc->prev->next = tc->next;
-    else
-        pool->caches = tc->next;
-    if (tc->next)
-        tc->next->prev = tc->prev;
+    ZP_LIST_UNLINK(&pool->caches, tc, next, prev);
 }
 
 /* In the child only the forking thread exists: re-initialise the locks, then reclaim the

@@ -38,6 +38,11 @@ typedef struct zp_config {
     bool zero_on_alloc;   /* re-zero every buffer handed out (defence in depth) */
     bool verify_on_alloc; /* check that every buffer handed out is zero; misuse report if not */
     bool check_slack;     /* at put, check that the bytes past the requested size are still 0 */
+    unsigned decay_ms;    /* free buffers idle this long are released at the next slow
+                             operation; 0 = the default (10 s), UINT_MAX = never */
+    size_t hot_bytes;     /* free bytes the shards keep resident; past it, free buffers'
+                             pages are the kernel's to take (MADV_FREE). 0 = auto: a quarter
+                             of pool_bytes, at most 1/64 of the memory the process may use */
     bool quiet;           /* warnings (mlock at the limit) are only counted, never on stderr */
 } zp_config_t;
 
@@ -88,7 +93,9 @@ void zp_pool_stats(zp_pool_t *pool, zp_stats_t *out);
  * False means the interrupted code, or in a freshly forked child the fork itself, may hold
  * one, and zp_pool_stats or zp_pool_class_stats could then wait forever. */
 bool zp_pool_locks_free(zp_pool_t *pool);
-/* Release every free buffer's memory to the kernel (address space is kept). Bytes released. */
+/* Release every free buffer's memory to the kernel, and the address space of the spans no
+ * buffer (live, or cached by another thread) was in at this trim and at the sweep before it
+ * (a trim, or a decay sweep). Bytes of memory released. */
 size_t zp_pool_trim(zp_pool_t *pool);
 /* Unmap everything. Buffers still out become invalid. */
 void zp_pool_destroy(zp_pool_t *pool);
@@ -108,6 +115,13 @@ bool zp_resize(zp_pool_t *pool, void *buf, size_t new_size);
  * new_size and new_size still uses at least half of it; false (buffer unchanged) otherwise,
  * and the caller moves the data to a new buffer, so the slot's memory returns to the pool. */
 bool zp_realloc_in_place(zp_pool_t *pool, void *buf, size_t new_size);
+/* realloc for a live buffer, new_size > 0: in place where the slot holds it (zp_realloc_in_place)
+ * or a direct mapping can grow or shrink by whole pages; otherwise into a new buffer (a direct
+ * one with address space to grow in place later), the first min(old, new) bytes moved by their
+ * pages (mremap) where that beats a copy, and the old buffer taken back as by zp_put. The new
+ * bytes read as zero; an overflow into the slack is reported first, as zp_put does. NULL with
+ * errno (ENOMEM; EINVAL when buf is not a live buffer of this pool), buf unchanged. */
+void *zp_realloc(zp_pool_t *pool, void *buf, size_t new_size);
 /* Bytes the buffer could grow to in place (its slot), 0 if buf is not a live buffer. */
 size_t zp_capacity(zp_pool_t *pool, const void *buf);
 

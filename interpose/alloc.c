@@ -14,6 +14,7 @@
 #include "zp_fmt.h"
 #define ZP_STATUS_LIBRARY
 #include "zp_status.h"
+#include "zp_list.h"
 
 zp_ip_state_t zp_ip = {.scrub_small = true, .brk_lo = UINTPTR_MAX};
 
@@ -244,13 +245,7 @@ static void ip_tc_unlink(zp_ip_tcount_t *t)
 {
     ip_tc_frees += t->small_frees;
     ip_tc_bytes += t->small_scrubbed;
-    if (t->prev != NULL)
-        t->prev->next = t->next;
-    else
-        ip_tc_list = t->next;
-    if (t->next != NULL)
-        t->next->prev = t->prev;
-    t->next = t->prev = NULL;
+    ZP_LIST_UNLINK(&ip_tc_list, t, next, prev);
 }
 
 /* Thread exit: fold the counts into the global sums; later frees of this thread add there. */
@@ -301,11 +296,7 @@ ZP_NOINLINE void zp_ip_count_slow(size_t scrubbed)
         pthread_once(&ip_tc_once, ip_tc_init);
         if (ip_tc_key_ok && pthread_setspecific(ip_tc_key, t) == 0) {
             pthread_mutex_lock(&ip_tc_lock);
-            t->prev = NULL;
-            t->next = ip_tc_list;
-            if (ip_tc_list != NULL)
-                ip_tc_list->prev = t;
-            ip_tc_list = t;
+            ZP_LIST_PUSH(&ip_tc_list, t, next, prev);
             pthread_mutex_unlock(&ip_tc_lock);
             t->state = 1;
             __atomic_store_n(&t->small_frees, t->small_frees + 1, __ATOMIC_RELAXED);
@@ -445,10 +436,18 @@ static void *ip_realloc_pool(zp_pool_t *pool, void *p, size_t n)
     size_t old = zp_usable_size(pool, p);
     if (old == 0)
         return ip_realloc_misuse(pool, p);
-    /* In place or not is the pool's rule; an overflow into the slack is reported either way
-     * (by the resize, or by zp_put after the move). */
-    if (n >= zp_ip_threshold() && zp_realloc_in_place(pool, p, n))
-        return p;
+    /* In place, or moved by its pages: the pool's rule; an overflow into the slack is
+     * reported either way. Failing that (no pool buffer), copied to what malloc finds. */
+    if (n >= zp_ip_threshold()) {
+        int e = errno;
+        void *q = zp_realloc(pool, p, n);
+        errno = e;
+        if (q != NULL) {
+            if (q != p && ZP_UNLIKELY(zp_ip.opts.trace_alloc))
+                zp_bt_note_alloc(q);
+            return q;
+        }
+    }
     void *q = zp_ip_malloc(n);
     if (q == NULL)
         return zp_resize(pool, p, n) ? p : NULL; /* a shrink always fits: never fail it */

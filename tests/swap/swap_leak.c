@@ -131,15 +131,18 @@ static size_t scan(const char *p, size_t n)
     return found;
 }
 
-/* Push the whole pages of [p, p+n) out to swap; returns how many of them went. */
+/* Push the whole pages of [p, p+n) out to swap; returns how many of them went. Twice: a page
+ * the pool had handed to the kernel lazily (MADV_FREE) and the program wrote again is only
+ * marked swappable again by the first pass, and swapped out by the second. */
 static size_t page_out(char *p, size_t n)
 {
     char *a = (char *)(((uintptr_t)p + pg - 1) & ~(uintptr_t)(pg - 1));
     char *b = (char *)(((uintptr_t)p + n) & ~(uintptr_t)(pg - 1));
-    if (madvise(a, (size_t)(b - a), MADV_PAGEOUT) != 0) {
-        fprintf(stderr, "swap_leak: MADV_PAGEOUT: %s\n", strerror(errno));
-        exit(77);
-    }
+    for (int pass = 0; pass < 2; pass++)
+        if (madvise(a, (size_t)(b - a), MADV_PAGEOUT) != 0) {
+            fprintf(stderr, "swap_leak: MADV_PAGEOUT: %s\n", strerror(errno));
+            exit(77);
+        }
     size_t np = (size_t)(b - a) / pg, swapped = 0;
     uint64_t *ent = malloc(np * sizeof *ent);
     off_t at = (off_t)((uintptr_t)a / pg * sizeof *ent);

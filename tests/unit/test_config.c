@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -725,6 +726,112 @@ Test(autoconf, cgroup_limits_are_minimum_over_ancestors)
     char cmd[700];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
     cr_expect_eq(system(cmd), 0);
+}
+
+/* cgroup v1 (this machine's kind): memory.limit_in_bytes of the memory controller's path,
+ * the nearest limit up the hierarchy; "unlimited" (near 2^63) is none. */
+Test(autoconf, cgroup_v1_memory_limit_nearest_up_the_hierarchy)
+{
+    char root[] = "/tmp/zp-cgroup1-XXXXXX";
+    cr_assert(mkdtemp(root));
+    char dir[600];
+    const char *dirs[] = { "memory", "memory/a", "memory/a/b" };
+    for (unsigned i = 0; i < 3; i++) {
+        snprintf(dir, sizeof dir, "%s/%s", root, dirs[i]);
+        cr_assert_eq(mkdir(dir, 0700), 0);
+    }
+    write_file(root, "memory/memory.limit_in_bytes", "9223372036854771712\n");
+    write_file(root, "memory/a/memory.limit_in_bytes", "536870912\n");
+    write_file(root, "memory/a/b/memory.limit_in_bytes", "9223372036854771712\n");
+    cr_expect_eq(zp_autoconf_cgroup_v1_memory(root, "5:devices:/\n4:memory:/a/b\n0::/\n"),
+                 512 * ZP_MIB, "the parent's limit applies to the child");
+    cr_expect_eq(zp_autoconf_cgroup_v1_memory(root, "3:cpuacct,memory:/a/b/\n"), 512 * ZP_MIB,
+                 "memory listed with another controller");
+    cr_expect_eq(zp_autoconf_cgroup_v1_memory(root, "4:memory:/a/gone\n"), 512 * ZP_MIB,
+                 "a missing cgroup still inherits its ancestors' limits");
+    write_file(root, "memory/a/b/memory.limit_in_bytes", "262144000\n");
+    cr_expect_eq(zp_autoconf_cgroup_v1_memory(root, "4:memory:/a/b\n"), 250 * ZP_MIB);
+    cr_expect_eq(zp_autoconf_cgroup_v1_memory(root, "4:memory:/\n"), 0, "unlimited is none");
+    cr_expect_eq(zp_autoconf_cgroup_v1_memory(root, "0::/a/b\n"), 0, "no v1 memory line");
+    cr_expect_eq(zp_autoconf_cgroup_v1_memory(root, "4:memoryx:/a/b\n"), 0, "not the controller");
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
+    cr_expect_eq(system(cmd), 0);
+}
+
+/* The smallest limit sets the budget, and the verdict names it. */
+Test(autoconf, smallest_memory_limit_sets_the_budget)
+{
+    zp_autoconf_t ac;
+    zp_autoconf_compute(2, 24 * ZP_GIB, &ac);
+    cr_expect_eq(ac.mem_source, ZP_MEM_PHYS);
+    cr_expect_eq(ac.pool_bytes, 256 * ZP_MIB);
+    ac.mem_limit[ZP_MEM_AVAILABLE] = 20 * ZP_GIB;
+    ac.mem_limit[ZP_MEM_CGROUP_V1] = 250 * ZP_MIB;
+    ac.mem_limit[ZP_MEM_CGROUP_V2] = 1 * ZP_GIB;
+    ac.mem_limit[ZP_MEM_RLIMIT_AS] = 4 * ZP_GIB;
+    zp_autoconf_pick_memory(&ac);
+    cr_expect_eq(ac.mem_source, ZP_MEM_CGROUP_V1);
+    cr_expect_eq(ac.phys_bytes, 250 * ZP_MIB);
+    cr_expect_eq(ac.pool_bytes, 250 * ZP_MIB / 8, "an eighth of the limit");
+    cr_expect_eq(ac.mem_limit[ZP_MEM_RLIMIT_AS], 4 * ZP_GIB, "the other limits are kept");
+    char text[96];
+    zp_autoconf_memory_text(&ac, ac.mem_source, text, sizeof text);
+    cr_expect_str_eq(text, "250 MiB (cgroup v1 memory.limit_in_bytes)");
+    ac.mem_limit[ZP_MEM_CGROUP_V1] = 0;
+    ac.mem_limit[ZP_MEM_RLIMIT_DATA] = 512 * ZP_MIB;
+    zp_autoconf_pick_memory(&ac);
+    cr_expect_eq(ac.mem_source, ZP_MEM_RLIMIT_DATA);
+    cr_expect_eq(ac.pool_bytes, 64 * ZP_MIB);
+    zp_options_t o;
+    zp_options_defaults(&o, &ac);
+    cr_expect_eq(o.mem_source, ZP_MEM_RLIMIT_DATA, "the options keep the verdict");
+    cr_expect_eq(o.mem_bytes, 512 * ZP_MIB);
+}
+
+/* RLIMIT_AS counts as a limit on memory: detected in a child that sets it. */
+Test(autoconf, detect_sees_rlimit_as)
+{
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        struct rlimit r = { 1024 * ZP_MIB, 1024 * ZP_MIB };
+        if (setrlimit(RLIMIT_AS, &r) != 0)
+            _exit(2);
+        zp_autoconf_t ac;
+        zp_autoconf_detect(&ac);
+        _exit(ac.mem_source == ZP_MEM_RLIMIT_AS && ac.phys_bytes == 1024 * ZP_MIB &&
+                      ac.pool_bytes == 128 * ZP_MIB
+                  ? 0
+                  : 1);
+    }
+    int status;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+              "a 1 GiB RLIMIT_AS did not set a 128 MiB budget (status 0x%x)", status);
+}
+
+/* `zeropool config` says which limit set the budget. */
+Test(autoconf, zeropool_config_shows_the_verdict)
+{
+    const char *helper = getenv("ZP_CONFIG_HELPER");
+#if defined(__SANITIZE_ADDRESS__)
+    helper = NULL; /* an ASan build cannot start under a 768 MiB RLIMIT_AS */
+#endif
+    if (!helper) {
+        cr_skip_test("ZP_CONFIG_HELPER is not set (run through meson test) or ASan build");
+        return;
+    }
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "prlimit --as=805306368 %s 2>/dev/null", helper);
+    FILE *f = popen(cmd, "r");
+    cr_assert_not_null(f);
+    char line[256];
+    bool seen = false;
+    while (fgets(line, sizeof line, f))
+        seen |= strstr(line, "memory           768 MiB (RLIMIT_AS): sets pool_bytes") != NULL;
+    cr_expect_eq(pclose(f), 0);
+    cr_expect(seen, "no verdict line naming RLIMIT_AS");
 }
 
 /* ---- the message formatter ---- */
