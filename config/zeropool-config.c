@@ -193,6 +193,8 @@ static void show(void)
     zp_options_t o;
     zp_autoconf_t ac;
     zp_options_load(&o, NULL);
+    if (o.strict && zp_options_bad(&o) > 0) /* strict mode held the messages: its one line */
+        zp_options_say_strict(&o, 2);
     zp_options_say_verdicts(&o, 2); /* the library keeps them quiet; here they are asked for */
     (void)fflush(stderr);
     zp_options_dump(&o, 1);
@@ -229,6 +231,9 @@ static void show(void)
         printf("secure-execution mode: the environment is ignored, only %s counts\n", ZP_SYS_CONF);
     if (o.problems)
         printf("%u problem%s reported above\n", o.problems, o.problems == 1 ? "" : "s");
+    if (o.strict && zp_options_bad(&o) > 0)
+        printf("strict mode: a program started with these settings stops before main (exit %d)\n",
+               ZP_STRICT_EXIT);
 }
 
 /* Output errors are checked once, here, rather than after every printf: a README table cut
@@ -269,6 +274,8 @@ static int check_env(void)
     zp_options_t o;
     (void)setenv("ZEROPOOL_CONF_FILE", "", 1);
     zp_options_load_ex(&o, NULL, false, NULL);
+    if (o.strict && zp_options_bad(&o) > 0)
+        zp_options_say_strict(&o, 2);
     zp_options_say_verdicts(&o, 2);
     return o.problems ? 2 : 0;
 }

@@ -93,9 +93,19 @@ typedef struct zp_options {
      * them. Lines past ZP_VERDICTS are counted in nverdicts but not kept. */
     char verdicts[ZP_VERDICTS][ZP_VERDICT_LEN];
     unsigned nverdicts;
+    /* Strict mode: the first problem of any source, without "zeropool: " (kept even when
+     * printed), and the system-wide file's problems that are not a value (unreadable, too
+     * long): with o->problems, what strict mode counts. hold: the environment's messages are
+     * kept, not printed, while a strict load is tried. */
+    char first_bad[ZP_VERDICT_LEN];
+    unsigned file_errors;
+    bool hold;
     uint64_t mem_bytes;          /* auto-configuration's memory: the limit the budget follows */
     zp_mem_source_t mem_source;  /* which limit that was (zeropool config, zeropool status) */
 } zp_options_t;
+
+/* The exit status of a program that strict mode stops (as ld.so's when a library is missing). */
+#define ZP_STRICT_EXIT 127
 
 enum { ZP_SYS_CONF_ABSENT, ZP_SYS_CONF_READ, ZP_SYS_CONF_REFUSED };
 
@@ -166,6 +176,11 @@ size_t zp_options_dump_buf(const zp_options_t *o, char *buf, size_t cap);
 /* The system-wide file's verdicts (o->verdicts), one "zeropool: ..." line each, written to fd;
  * a last line counts those not kept. */
 void zp_options_say_verdicts(const zp_options_t *o, int fd);
+
+/* Strict mode: the number of bad settings (values, unknown names, an unreadable file). */
+unsigned zp_options_bad(const zp_options_t *o);
+/* The one line strict mode stops a program with ("zeropool: strict mode: ..."), written to fd. */
+void zp_options_say_strict(const zp_options_t *o, int fd);
 
 /* The option nearest to a mistyped name (table name or conf key), or -1: "did you mean". */
 int zp_option_nearest(const char *name, size_t n);

@@ -197,7 +197,7 @@ struct zp_pool {
     _Atomic size_t live_bytes;
     _Atomic size_t reserved_bytes;
     _Atomic size_t committed_regions; /* VMAs our guards split off, against vm.max_map_count */
-    _Atomic bool pin_failed;
+    _Atomic uint64_t pin_failures; /* mlock calls refused; the first warns unless cfg.quiet */
     _Atomic uint64_t misuse_count;
     _Atomic uint32_t decay_next; /* zp_os_now_ms() of the next decay sweep */
 

@@ -948,6 +948,7 @@ size_t zp_pool_stat_places(zp_stat_place_t *out, size_t cap)
         ZP_PLACE_ONE(peak_pooled_bytes, peak_pooled)
         ZP_PLACE_ONE(pinned_bytes, pinned_bytes)
         ZP_PLACE_ONE(reserved_bytes, reserved_bytes)
+        { "pin_failures", 0, { offsetof(zp_pool_t, pin_failures), none }, none, none, none },
     };
 #undef ZP_PLACE_TS
 #undef ZP_PLACE_ONE

@@ -339,7 +339,7 @@ void zp_slot_pin(zp_pool_t *pool, zp_slot_t *s)
         atomic_fetch_add(&pool->pinned_bytes, bytes);
         return;
     }
-    if (!atomic_exchange(&pool->pin_failed, true))
+    if (atomic_fetch_add(&pool->pin_failures, 1) == 0 && !pool->cfg.quiet)
         zp_write_str(2, "zeropool: mlock failed (RLIMIT_MEMLOCK reached?): "
                         "buffers beyond the limit are not pinned\n");
 }

@@ -43,6 +43,7 @@ typedef struct zp_config {
     size_t hot_bytes;     /* free bytes the shards keep resident; past it, free buffers'
                              pages are the kernel's to take (MADV_FREE). 0 = auto: a quarter
                              of pool_bytes, at most 1/64 of the memory the process may use */
+    bool quiet;           /* warnings (mlock at the limit) are only counted, never on stderr */
 } zp_config_t;
 
 /* Every counter of zp_stats_t, once: X(name, unit), unit COUNT or BYTES. The struct below,

@@ -75,6 +75,12 @@ void zp_ip_init(void)
     /* Every allocation so far came to us, so glibc's heap, if it ever grows, starts here. */
     atomic_store_explicit(&zp_ip.brk_lo, (uintptr_t)sbrk(0), memory_order_relaxed);
     zp_options_load(&zp_ip.opts, NULL);
+    /* Strict mode: a bad setting stops the program here, before main (the constructor in
+     * live.c loads the options if no allocation did), with one line. */
+    if (zp_ip.opts.strict && zp_options_bad(&zp_ip.opts) > 0) {
+        zp_options_say_strict(&zp_ip.opts, 2);
+        _exit(ZP_STRICT_EXIT);
+    }
     bool off = zp_ip.opts.disable != 0;
     bool scrub = !off && zp_ip.opts.scrub_small;
     atomic_store(&zp_ip.scrub_small, scrub);
@@ -104,6 +110,11 @@ ZP_NOINLINE zp_pool_t *zp_ip_pool_get(void)
     int e = errno;
     zp_config_t cfg;
     zp_config_from_options(&cfg, &zp_ip.opts);
+    /* stderr is the program's: the pool's own warnings (mlock at RLIMIT_MEMLOCK) go there
+     * only with VERBOSE or when pinning was asked in this process's environment; zeropool
+     * status reads the count either way. */
+    zp_opt_source_t pin_src = zp_ip.opts.source[ZP_OPT_PIN];
+    cfg.quiet = !zp_ip.opts.verbose && pin_src != ZP_SRC_ENV && pin_src != ZP_SRC_CONF;
     pool = zp_pool_new(&cfg);
     if (pool == NULL) {
         /* Kept for `zeropool status`; on stderr only when asked (ZEROPOOL_VERBOSE). */

@@ -447,8 +447,8 @@ static bool value_of(const result_t *r, const char *name, uint64_t *v)
 }
 
 static const char *restart_note =
-    "the library file was replaced or removed on disk since this process started: it runs "
-    "the old library until it is restarted";
+    "restart needed: the library file was replaced or removed on disk since this process "
+    "started; it runs the old library until it is restarted";
 
 static void build_id_text(const result_t *r, char *buf, size_t n)
 {
@@ -492,7 +492,8 @@ static void print_json(const result_t *r)
     if (r->state == ST_OK || r->state == ST_OLD || (r->state == ST_UNREADABLE && r->lib.path[0])) {
         printf(",\"library\":");
         json_str(r->lib.path);
-        printf(",\"library_replaced\":%s", r->replaced ? "true" : "false");
+        printf(",\"library_replaced\":%s,\"restart_needed\":%s", r->replaced ? "true" : "false",
+               r->replaced ? "true" : "false");
     }
     if (r->state != ST_OK) {
         printf("}\n");
@@ -610,6 +611,10 @@ static void print_text(const result_t *r)
         printf("  statistics file: %s\n", r->st.stats_error);
     if (r->st.pool_error[0])
         printf("  pool: %s\n", r->st.pool_error);
+    uint64_t pin_failures;
+    if (value_of(r, "pool.pin_failures", &pin_failures) && pin_failures > 0)
+        printf("  pin:      mlock failed %" PRIu64 " time%s (RLIMIT_MEMLOCK reached?): buffers "
+               "beyond the limit are not pinned\n", pin_failures, pin_failures == 1 ? "" : "s");
     printf("  counters:\n");
     for (uint32_t i = 0; i < r->st.nvars; i++) {
         if (r->value_ok[i])
@@ -657,7 +662,7 @@ static int list_all(void)
             char user[64], comm[64];
             if (found == 0)
                 printf("%-8s %-12s %-16s %-10s %s\n", "PID", "USER", "COMMAND", "VERSION", "STATE");
-            const char *state = r.state == ST_OK ? (r.replaced ? "running an old library: restart" : "ok")
+            const char *state = r.state == ST_OK ? (r.replaced ? "restart needed" : "ok")
                                 : r.state == ST_OLD ? "other release"
                                                     : "unreadable";
             printf("%-8d %-12s %-16s %-10s %s\n", (int)r.pid, user_of(r.pid, user, sizeof user),
@@ -679,8 +684,9 @@ static int list_all(void)
     else
         printf("details: zeropool status PID\n");
     if (denied > 0 && geteuid() != 0)
-        printf("%u process%s could not be read: another user's (run as root to see every "
-               "process)\n", denied, denied == 1 ? "" : "es");
+        printf("%u process%s could not be read: another user's (or not dumpable), so whether "
+               "zeropool is loaded there is unknown (run as root to see every process)\n", denied,
+               denied == 1 ? "" : "es");
     else if (denied > 0)
         printf("%u process%s could not be read: permission denied by the kernel\n", denied,
                denied == 1 ? "" : "es");

@@ -357,6 +357,11 @@ static void mode_set(const uint8_t *p, size_t n, uint8_t flags)
             CHECK(o.problems == before.problems + 1, "failure counted %u problems",
                   o.problems - before.problems);
             o.problems = before.problems;
+            /* ...and the first problem's words are kept, for strict mode's line. */
+            CHECK(o.first_bad[0] != '\0', "rejected value left no first problem");
+            if (before.first_bad[0] != '\0')
+                CHECK(strcmp(o.first_bad, before.first_bad) == 0, "the first problem changed");
+            memcpy(o.first_bad, before.first_bad, sizeof o.first_bad);
             CHECK(memcmp(&o, &before, sizeof o) == 0, "rejected %s=\"%.*s\" changed the options",
                   name, (int)(n > 64 ? 64 : n), val);
         }

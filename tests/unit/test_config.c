@@ -1042,3 +1042,49 @@ Test(sysconf, command_variables_are_not_unknown)
     cr_expect_str_eq(capture_end(), "");
     cr_expect_eq(o.problems, 0);
 }
+
+/* Strict mode: the load itself prints nothing (the library's one line comes from
+ * zp_options_say_strict); the first problem and the count are kept. */
+Test(strict, env_problems_held_and_counted)
+{
+    char *env[] = { "ZEROPOOL_STRICT=1", "ZEROPOOL_THRESHOLD=12x", "ZEROPOOL_NOPE=1",
+                    "ZEROPOOL_CONF_FILE=", NULL };
+    zp_options_t o;
+    capture_start();
+    load(&o, env);
+    cr_expect_str_eq(capture_end(), "", "nothing on stderr while loading");
+    cr_expect_eq(o.strict, 1);
+    cr_expect_eq(zp_options_bad(&o), 2);
+    cr_expect(strstr(o.first_bad, "ZEROPOOL_THRESHOLD=12x is invalid") != NULL, "%s", o.first_bad);
+    capture_start();
+    zp_options_say_strict(&o, 2);
+    const char *err = capture_end();
+    cr_expect_eq(count_lines(err), 1, "%s", err);
+    cr_expect(strstr(err, "zeropool: strict mode: ZEROPOOL_THRESHOLD=12x") == err, "%s", err);
+    cr_expect(strstr(err, "(2 bad settings)") != NULL, "%s", err);
+}
+
+Test(strict, off_prints_as_before_and_good_config_is_unchanged)
+{
+    char *bad[] = { "ZEROPOOL_THRESHOLD=12x", "ZEROPOOL_CONF_FILE=", NULL };
+    zp_options_t o, plain;
+    capture_start();
+    load(&o, bad);
+    cr_expect_eq(count_lines(capture_end()), 1, "off: the warning is printed");
+    cr_expect_eq(o.strict, 0);
+    char *good[] = { "ZEROPOOL_STRICT=1", "ZEROPOOL_THRESHOLD=128K", "ZEROPOOL_CONF_FILE=", NULL };
+    char *same[] = { "ZEROPOOL_THRESHOLD=128K", "ZEROPOOL_CONF_FILE=", NULL };
+    capture_start();
+    load(&o, good);
+    load(&plain, same);
+    cr_expect_str_eq(capture_end(), "");
+    cr_expect_eq(zp_options_bad(&o), 0);
+    plain.strict = 1;
+    plain.source[ZP_OPT_STRICT] = ZP_SRC_ENV;
+    static char a[4096], b[4096];
+    zp_options_dump_buf(&o, a, sizeof a);
+    zp_options_dump_buf(&plain, b, sizeof b);
+    cr_expect_str_eq(a, b, "strict on changes nothing else");
+    cr_expect_eq(o.problems, 0);
+    cr_expect_eq(o.nverdicts, 0);
+}

@@ -3,6 +3,7 @@
  * (fault injection through zp_os_inject, and a tight RLIMIT_AS): NULL + ENOMEM, never a crash,
  * and the pool works again once the failure is gone. */
 #include "core_test_util.h"
+#include "zp_stat_places.h"
 
 #include <linux/capability.h>
 #include <sys/prctl.h>
@@ -10,6 +11,18 @@
 #include <sys/syscall.h>
 
 /* ---- pinning ---- */
+
+/* The pool's count of refused mlock calls, read as zeropool status reads it: at its place. */
+static uint64_t pin_failures_of(zp_pool_t *pool)
+{
+    zp_stat_place_t places[64];
+    size_t n = zp_pool_stat_places(places, 64);
+    for (size_t i = 0; i < n && i < 64; i++)
+        if (strcmp(places[i].name, "pin_failures") == 0)
+            return *(const uint64_t *)((const char *)pool + places[i].add[0]);
+    cr_assert_fail("no pin_failures place");
+    return 0;
+}
 
 /* Root ignores RLIMIT_MEMLOCK: give up CAP_IPC_LOCK so that the limit applies. */
 static int drop_ipc_lock(void)
@@ -89,22 +102,27 @@ Test(core_os, pinning_tiny_memlock)
                  "the RLIMIT_MEMLOCK warning should appear exactly once; stderr:\n%s", out);
 }
 
+/* Four gets of 100 KiB, each written, while every mlock fails; what went to stderr meanwhile. */
+static const char *gets_while_mlock_fails(zp_pool_t *pool, char *p[4])
+{
+    capture_start();
+    zp_os_inject(ZP_OS_LOCK, 0, 1000, ENOMEM);
+    for (unsigned i = 0; i < 4; i++) {
+        p[i] = zp_get(pool, 100 * KiB);
+        if (p[i] != NULL)
+            memset(p[i], 1, 100 * KiB);
+    }
+    zp_os_inject_clear();
+    return capture_end();
+}
+
 Test(core_os, pin_lock_failure_still_gets)
 {
     zp_config_t c = test_cfg(1, 4);
     c.pin = true;
     zp_pool_t *pool = new_pool(&c);
-    capture_start();
-    zp_os_inject(ZP_OS_LOCK, 0, 1000, ENOMEM);
     char *p[4];
-    for (unsigned i = 0; i < 4; i++) {
-        p[i] = zp_get(pool, 100 * KiB);
-        if (!p[i])
-            break;
-        memset(p[i], 1, 100 * KiB);
-    }
-    zp_os_inject_clear();
-    const char *err = capture_end();
+    const char *err = gets_while_mlock_fails(pool, p);
     for (unsigned i = 0; i < 4; i++)
         cr_assert_not_null(p[i], "get %u failed because mlock failed", i);
     cr_assert_eq(stats_of(pool).pinned_bytes, 0);
@@ -481,4 +499,22 @@ Test(core_os, thread_id_is_the_kernels)
     pthread_join(t, NULL);
     cr_assert_neq(other, 0u);
     cr_assert_neq(other, zp_os_thread_id(), "two threads, one id");
+}
+
+/* A quiet pool (the preload library's, when pinning came from the system-wide file) writes
+ * nothing on stderr: the failures are only counted, where zeropool status reads them. */
+Test(core_os, pin_lock_failure_quiet_is_counted_not_printed)
+{
+    zp_config_t c = test_cfg(1, 4);
+    c.pin = true;
+    c.quiet = true;
+    zp_pool_t *pool = new_pool(&c);
+    char *p[4];
+    cr_assert_str_eq(gets_while_mlock_fails(pool, p), "", "nothing on stderr");
+    for (unsigned i = 0; i < 4; i++) {
+        cr_assert_not_null(p[i]);
+        zp_put(pool, p[i]);
+    }
+    cr_assert_geq(pin_failures_of(pool), 1);
+    zp_pool_destroy(pool);
 }
