@@ -69,7 +69,12 @@ mapped() { grep -q "$lib" "/proc/$1/maps" 2>/dev/null; }
 all_mapped() { # pid: it and every child of it map the library
   local p
   mapped "$1" || return 1
-  for p in $(pgrep -P "$1"); do mapped "$p" || { echo "     child $p ($(cat "/proc/$p/comm")) has no zeropool"; return 1; }; done
+  for p in $(pgrep -P "$1"); do
+    mapped "$p" && continue
+    [ -e "/proc/$p/maps" ] || continue # ended between the listing and the read: nothing to check
+    echo "     child $p ($(cat "/proc/$p/comm" 2>/dev/null)) has no zeropool"
+    return 1
+  done
 }
 status_loaded() { # zeropool status says "loaded" (and not "not loaded")
   local out
