@@ -133,6 +133,17 @@ calloc_verify)
     echo "zeropool ${mode:-default}: $out"
   done
   ;;
+sized_free)
+  # The size and alignment a sized free states must fit the block (jemalloc's class for it).
+  out=$(LD_PRELOAD="$lib" "$dir/sized_free" ok 2>&1) || fail "right sizes: $out"
+  grep -q '^zeropool:' <<<"$out" && fail "right sizes reported: $out"
+  for c in too_big misaligned delete_big; do
+    out=$(LD_PRELOAD="$lib" ZEROPOOL_ON_ERROR=report "$dir/sized_free" $c 2>&1) || fail "$c: $out"
+    grep -q '^zeropool: invalid free' <<<"$out" || fail "$c not reported: $out"
+    grep -qx intact <<<"$out" || fail "$c: the block changed: $out"
+    echo "$c: reported, block intact"
+  done
+  ;;
 small_zero)
   # Without zeropool freed data shows in later mallocs (the teeth); under it only zeros, the
   # blocks jemalloc frees itself at a thread's exit included.
