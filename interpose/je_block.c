@@ -46,6 +46,9 @@ JEMALLOC_ALWAYS_INLINE bool ip_lookup(tsd_t *tsd, const void *p, ip_found_t *f)
     /* The unsafe getter: the per-thread cache is valid in every state of the thread's data,
      * during its exit too (jemalloc's own free_fastpath reads it the same way). */
     rtree_ctx_t *ctx = tsd_rtree_ctxp_get_unsafe(tsd);
+    /* The tree ignores the bits above the address width: such a key would alias a block. */
+    if (unlikely((uintptr_t)p >> LG_VADDR != 0))
+        return false;
     rtree_leaf_elm_t *elm = rtree_leaf_elm_lookup(tsd_tsdn(tsd), &arena_emap_global.rtree, ctx,
                                                   (uintptr_t)p, false, false);
     if (unlikely(elm == NULL))

@@ -102,11 +102,13 @@ autoconf
 #   paths; --disable-fill: no junk or zero filling (the scrub zeroes every freed block);
 # --disable-libdl: no dlsym of pthread_create (it starts no thread anyway: no background
 #   thread); --disable-cxx: our C++ operators route by ownership;
-# the page and huge page sizes as Debian sets them for amd64.
+# the page and huge page sizes as Debian sets them for amd64; 48-bit addresses whatever the
+# build machine's CPU says (configure asks it: 57 with 5-level paging), as user space gets
+# from mmap without a hint: the same tree (two levels) on every machine.
 ./configure -q CC="$cc" --with-jemalloc-prefix=zp_je_ --with-private-namespace=zp_jei_ \
     --without-export --with-malloc-conf=dss:disabled --disable-prof --disable-fill \
     --disable-libdl --disable-cxx --disable-doc --with-lg-page=12 --with-lg-hugepage=21 \
-    >/dev/null
+    --with-lg-vaddr=48 >/dev/null
 # Its calls into libc that may set errno go to core/platform.c's zp_os_quiet_* wrappers
 # (jemalloc-quiet.h): free keeps the program's errno without saving it.
 # -fno-reorder-functions: its constructor stays with its object, not in .text.startup at the
