@@ -4,10 +4,11 @@
 # zeropool with and without the small scrub. The scrub's own cost is the difference of the two
 # zeropool rows; the target: zeropool <= 1.3 x jemalloc + the scrub.
 #   usage: bench/pair_cost.sh [BUILD]   (default build; needs valgrind)
+#   ZEROPOOL_LIB=path: another libzeropool.so (an older build) run with BUILD's program
 set -euo pipefail
 build=${1:-build}
 prog=$build/bench/pair_cost
-lib=$(realpath "$build/interpose/libzeropool.so")
+lib=$(realpath "${ZEROPOOL_LIB:-$build/interpose/libzeropool.so}")
 je=$(ls /usr/lib/*/libjemalloc.so.2 | head -n 1)
 command -v valgrind >/dev/null || { echo "pair_cost.sh: valgrind not found" >&2; exit 1; }
 [ -x "$prog" ] || { echo "pair_cost.sh: $prog not built" >&2; exit 1; }
