@@ -4,11 +4,13 @@
  * jemalloc block built on it. Of ours it includes only je_block.h and zp_small.h, which need
  * nothing but libc: jemalloc's headers meet no other header of ours.
  *
- *   free(p) -> zp_ip_small_free_scrub: ip_lookup (size class, block start?)
+ *   free(p) -> zp_ip_small_free_scrub (_plain: no scrub) = ip_free: the thread's cache of tree
+ *              leaves (ip_read: extent, size class, block start?); a miss: the whole tree
  *                not a live jemalloc extent --> zp_ip_free_slow (NULL, pool, glibc, wild)
  *                not a block's start ---------> zp_ip_small_invalid (reported, nothing written)
- *              scrub, count, ip_dalloc: push on the thread's cache (jemalloc's free_fastpath
- *              with the size known), else jemalloc's sized free */
+ *              scrub (memset beyond 256 bytes: ip_free_memset), ip_count_dalloc: count, push
+ *              on the thread's cache (jemalloc's free_fastpath with the size known), else
+ *              jemalloc's sized free */
 #include "je_internal.h"
 
 #include "je_block.h"
