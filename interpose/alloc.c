@@ -184,25 +184,6 @@ ZP_NOINLINE void zp_ip_small_invalid(void *p, size_t n)
     errno = e;
 }
 
-/* free_sized, free_aligned_sized, sized delete (align 1 when none is given): the size and the
- * alignment the caller states must fit the block. A smaller size is legal: a block that
- * realloc shrank in place keeps its class; so is an alignment that is no power of two (glibc's
- * aligned_alloc rounds it up). */
-ZP_NOINLINE void zp_ip_small_free_sized(void *p, size_t n, size_t align)
-{
-    zp_je_block_t b = zp_je_block(p);
-    size_t mask = (align & (align - 1)) == 0 && align != 0 ? align - 1 : 0;
-    if (ZP_UNLIKELY(!b.start || n > b.size || ((uintptr_t)p & mask) != 0)) {
-        zp_ip_small_invalid(p, b.size);
-        return;
-    }
-    bool scrub = atomic_load_explicit(&zp_ip.scrub_small, memory_order_relaxed);
-    if (scrub)
-        zp_ip_scrub_block(p, b.size);
-    zp_ip_count(scrub ? b.size : 0);
-    zp_je_sdallocx(p, b.size, 0);
-}
-
 /* ---- small-block counters ----
  * The free of a jemalloc block (je_block.c) bumps this thread's counts; a thread's first small free
  * lands here to register it, so that the statistics can sum every thread on demand. */

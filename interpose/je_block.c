@@ -108,11 +108,12 @@ static JEMALLOC_NOINLINE void ip_free_memset(void *p, szind_t ind, size_t size)
 
 /* The free of a block: "full" looks p up in the whole tree (and takes NULL); otherwise only
  * the thread's direct-mapped cache is asked (a NULL key misses it) and a miss goes on to the
- * full version, a tail call, like every other call here: the fast path needs no stack frame. */
-static void ip_free_scrub_full(void *p);
-static void ip_free_plain_full(void *p);
+ * full version, a tail call, like every other call here: the fast path needs no stack frame.
+ * A sized free (free_sized & co) states a size n and an alignment mask the block must fit;
+ * plain free passes constants (0) that the compiler folds away. */
+static void ip_free_full(void *p, bool scrub, size_t n, size_t mask);
 
-JEMALLOC_ALWAYS_INLINE void ip_free(void *p, bool scrub, bool full)
+JEMALLOC_ALWAYS_INLINE void ip_free(void *p, bool scrub, bool full, size_t n, size_t mask)
 {
     tsd_t *tsd = tsd_get(false);
     ip_found_t f;
@@ -126,10 +127,7 @@ JEMALLOC_ALWAYS_INLINE void ip_free(void *p, bool scrub, bool full)
         if (unlikely(rtree_leaf_elm_lookup_fast(tsd_tsdn(tsd), &arena_emap_global.rtree,
                                                 tsd_rtree_ctxp_get_unsafe(tsd), (uintptr_t)p,
                                                 &elm))) {
-            if (scrub)
-                ip_free_scrub_full(p);
-            else
-                ip_free_plain_full(p);
+            ip_free_full(p, scrub, n, mask);
             return;
         }
         if (unlikely(!ip_read(tsd, p, elm, &f))) {
@@ -137,7 +135,7 @@ JEMALLOC_ALWAYS_INLINE void ip_free(void *p, bool scrub, bool full)
             return;
         }
     }
-    if (unlikely(!f.start)) {
+    if (unlikely(!f.start || n > f.size || ((uintptr_t)p & mask) != 0)) {
         zp_ip_small_invalid(p, f.size);
         return;
     }
@@ -153,24 +151,33 @@ JEMALLOC_ALWAYS_INLINE void ip_free(void *p, bool scrub, bool full)
     ip_count_dalloc(tsd, p, &f, f.size);
 }
 
-static JEMALLOC_NOINLINE void ip_free_scrub_full(void *p)
+static JEMALLOC_NOINLINE void ip_free_full(void *p, bool scrub, size_t n, size_t mask)
 {
-    ip_free(p, true, true);
-}
-
-static JEMALLOC_NOINLINE void ip_free_plain_full(void *p)
-{
-    ip_free(p, false, true);
+    if (scrub)
+        ip_free(p, true, true, n, mask);
+    else
+        ip_free(p, false, true, n, mask);
 }
 
 void zp_ip_small_free_scrub(void *p)
 {
-    ip_free(p, true, false);
+    ip_free(p, true, false, 0, 0);
 }
 
 void zp_ip_small_free_plain(void *p)
 {
-    ip_free(p, false, false);
+    ip_free(p, false, false, 0, 0);
+}
+
+void zp_ip_small_free_sized(void *p, size_t n, size_t align, bool scrub)
+{
+    /* An alignment that is no power of two is not checked (glibc's aligned_alloc rounds it
+     * up); a smaller size is legal (a block realloc shrank in place keeps its class). */
+    size_t mask = (align & (align - 1)) == 0 && align != 0 ? align - 1 : 0;
+    if (scrub)
+        ip_free(p, true, false, n, mask);
+    else
+        ip_free(p, false, false, n, mask);
 }
 
 zp_je_block_t zp_je_block(const void *p)

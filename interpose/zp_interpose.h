@@ -69,7 +69,6 @@ extern void *__curbrk; /* glibc's program break (exported, GLIBC_2.2.5) */
 
 /* ---- slow paths (alloc.c) ---- */
 void *zp_ip_alloc_slow(size_t n, size_t align, bool zero);
-void zp_ip_small_free_sized(void *p, size_t n, size_t align); /* free_sized & co: checked */
 void *zp_ip_realloc(void *p, size_t n);
 void *zp_ip_reallocarray(void *p, size_t n, size_t m);
 void *zp_ip_memalign(size_t align, size_t n);
@@ -217,15 +216,12 @@ ZP_IP_INLINE void zp_ip_free(void *p)
         zp_ip_small_free_plain(p);
 }
 
-/* free_sized, free_aligned_sized, sized delete (align 1 when none is given): the same routes,
- * a jemalloc block's size and alignment checked against what the caller states. */
+/* free_sized, free_aligned_sized, sized delete (align 1 when none is given): free's route,
+ * the size and alignment the caller states checked against a jemalloc block (je_block.c). */
 ZP_IP_INLINE void zp_ip_free_sized(void *p, size_t n, size_t align)
 {
-    if (ZP_UNLIKELY(!zp_ip_is_jemalloc(p))) {
-        zp_ip_free_slow(p);
-        return;
-    }
-    zp_ip_small_free_sized(p, n, align);
+    zp_ip_small_free_sized(p, n, align,
+                           atomic_load_explicit(&zp_ip.scrub_small, memory_order_relaxed));
 }
 
 #endif

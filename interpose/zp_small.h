@@ -85,6 +85,9 @@ ZP_IP_INLINE void zp_ip_count(size_t scrubbed)
  * large block) goes to zp_ip_free_slow; one inside a block to zp_ip_small_invalid. */
 void zp_ip_small_free_scrub(void *p);
 void zp_ip_small_free_plain(void *p);
+/* free_sized, free_aligned_sized, sized delete (align 1 when none is given): the size and the
+ * alignment the caller states must fit the block, or it is reported as an invalid free. */
+void zp_ip_small_free_sized(void *p, size_t n, size_t align, bool scrub);
 /* alloc.c: */
 void zp_ip_free_slow(void *p);
 void zp_ip_small_invalid(void *p, size_t n); /* report a free of p inside a jemalloc block */
