@@ -11,19 +11,25 @@
  *   malloc/calloc   else -> zp_ip_alloc_slow: first call loads the options; then zp_get from
  *                           the process-wide pool (created at the first large request), and
  *                           jemalloc when the pool is off, busy being created, or exhausted
- *   free            jemalloc block --------------------> zp_ip_small_free_scrub: zp_je_block
- *                                                        (size, block start?), scrub (inline
- *                                                        stores), zp_je_sdallocx
- *                   the same, ZEROPOOL_SCRUB_SMALL=0 --> zp_ip_small_free_plain: no scrub
- *   free_sized & co jemalloc block --------------------> zp_ip_small_free_sized: the size too
- *                   NULL, pool buffer, glibc block ----> zp_ip_free_slow: zp_put / glibc free
- *                   (free's own code is a few tests and one tail call: no stack frame, no errno
- *                   save, as jemalloc's calls that may set errno keep it: zp_os_quiet_*)
+ *   free            -> zp_ip_small_free_scrub (je_block.c): one lookup in jemalloc's tree
+ *                      (size class, block start?), scrub (inline stores), its thread cache;
+ *                      ZEROPOOL_SCRUB_SMALL=0: zp_ip_small_free_plain, no scrub
+ *                   not a block's start -------------> zp_ip_small_invalid: reported
+ *                   no jemalloc extent (NULL, pool buffer, glibc block, wild)
+ *                                      --------------> zp_ip_free_slow: zp_put / glibc free /
+ *                                                      reported as a wild free
+ *                   (free's own code is a test and one tail call; nothing on the fast path
+ *                   needs a stack frame or an errno save, as jemalloc's calls that may set
+ *                   errno keep it: zp_os_quiet_*)
+ *   free_sized & co -> zp_ip_small_free_sized: the same, the stated size and alignment checked
  *   realloc, memalign & co, malloc_usable_size -------> alloc.c
  *   operator new/delete -------------------------------> cxx.c, the same routes
  *
- * Ownership: zp_owns_inline (owner.h: an O(1) address test, inline) says "pool"; an address in glibc's brk heap (the
- * break moved since start-up; jemalloc's dss is turned off) says "glibc"; the rest is jemalloc's.
+ * Ownership, for free: an active extent in jemalloc's tree (O(1), reads no memory at p) says
+ * jemalloc; then zp_owns says "pool", an address in glibc's brk heap (the break moved since
+ * start-up; jemalloc never uses the break) says "glibc". For realloc and malloc_usable_size
+ * (zp_ip_is_jemalloc): zp_owns_inline (owner.h) says "pool", the brk heap "glibc", the rest is
+ * jemalloc's.
  * Until the options are loaded, threshold is 0, so every allocation takes the slow path. */
 #ifndef ZP_INTERPOSE_H
 #define ZP_INTERPOSE_H
