@@ -85,7 +85,10 @@ def allocators(zp_lib):
     jescrub = Alloc("jemalloc-memset", je, {"ZP_BENCH_SCRUB": "1"},
                     what="jemalloc, the program memsets each block's usable size before free "
                          "(small_churn only): the reference of a scrubbing small path")
-    for a in base + zp + sweep + [noscrub, jescrub]:
+    jejunkfree = Alloc("jemalloc-junk-free", je, {"MALLOC_CONF": "junk:free"},
+                       what="jemalloc, MALLOC_CONF=junk:free: fills each freed block with 0x5a "
+                            "(small_churn only): the cost floor of a scrub on free")
+    for a in base + zp + sweep + [noscrub, jescrub, jejunkfree]:
         if a.lib and not os.path.exists(a.lib):
             a.missing = f"{a.lib} not found"
         elif a.lib:
@@ -96,7 +99,7 @@ def allocators(zp_lib):
         soft, hard = resource.getrlimit(resource.RLIMIT_MEMLOCK)
         if hard != resource.RLIM_INFINITY:
             zp[1].what += f" (not root: RLIMIT_MEMLOCK stays {soft >> 20} MiB; pinning degrades)"
-    return base, zp, sweep, noscrub, jescrub
+    return base, zp, sweep, noscrub, jescrub, jejunkfree
 
 
 # ---------------------------------------------------------------- running
@@ -337,6 +340,8 @@ def target_values(t):
         sp = f"size=16-4096 threads={nt}"
         add(f"small-block churn, {nt} thread(s), scrub on: zeropool / (jemalloc + memset)",
             _div(t.get("small_churn", sp, z), t.get("small_churn", sp, "jemalloc-memset")), 1.05)
+        add(f"small-block churn, {nt} thread(s), scrub on: zeropool / jemalloc junk:free",
+            _div(t.get("small_churn", sp, z), t.get("small_churn", sp, "jemalloc-junk-free")), 1.05)
         add(f"small-block churn, {nt} thread(s), scrub off: zeropool / jemalloc",
             _div(t.get("small_churn", sp, "zeropool-noscrub"), t.get("small_churn", sp, "jemalloc")),
             1.05)
@@ -521,7 +526,7 @@ def main():
     src = os.path.dirname(os.path.abspath(__file__))
     bdir = os.path.join(args.build, "bench")
     zp_lib = args.zp_lib or os.path.join(args.build, "interpose", "libzeropool.so")
-    base, zp, sweep, noscrub, jescrub = allocators(zp_lib)
+    base, zp, sweep, noscrub, jescrub, jejunkfree = allocators(zp_lib)
     parts = set(args.only.split(","))
     q = args.quick
     # per-process options: the harness's own runs within one process
@@ -535,7 +540,7 @@ def main():
     load0, t0 = loadavg(), time.monotonic()
     os.makedirs(args.out, exist_ok=True)
 
-    skipped = [a for a in base + zp + sweep + [noscrub, jescrub] if a.missing]
+    skipped = [a for a in base + zp + sweep + [noscrub, jescrub, jejunkfree] if a.missing]
     for a in skipped:
         log(f"bench: skipping {a.name}: {a.missing}")
 
@@ -559,7 +564,7 @@ def main():
                             base[0:1] + base[2:3] + sweep, rounds, 300, failures, prefix="sweep.")
     if "small" in parts:
         rows += interleaved("small_churn", [os.path.join(bdir, "small_churn"), "--threads", "1,2"]
-                            + sopt, base + [jescrub, zp[0], noscrub], rounds, 120, failures)
+                            + sopt, base + [jescrub, jejunkfree, zp[0], noscrub], rounds, 120, failures)
         rows += interleaved("xthread", [os.path.join(bdir, "xthread"), "--threads", "2,4"] + sopt,
                             base + [zp[0], noscrub], rounds, 120, failures)
     if "ckpt" in parts:
@@ -622,7 +627,7 @@ def main():
            md_table(["name", "what", "status"],
                     [[a.name, a.what, f"skipped: {a.missing}" if a.missing else
                       ("measured" if a.name in present else "not run in this mode")]
-                     for a in base + zp + sweep + [noscrub, jescrub]]),
+                     for a in base + zp + sweep + [noscrub, jescrub, jejunkfree]]),
            "", "## Targets", "",
            "Each ratio compares medians of the interleaved rounds. Wall time is the measure the "
            "targets were set in; CPU time (user + system of the benchmark process) is shown "
@@ -652,7 +657,7 @@ def main():
             "Requests below the threshold go to jemalloc (scrubbed on free by default), above it to "
             "the pool. mixsmall draws 4K..1M, mix 64K..8M, every byte written.", "",
             sweep_table(t, [a.name for a in sweep]), "",
-            "## Small-block churn", "", plain_table(t, "small_churn", preload_allocs + [jescrub.name, noscrub.name]),
+            "## Small-block churn", "", plain_table(t, "small_churn", preload_allocs + [jescrub.name, jejunkfree.name, noscrub.name]),
             "", "## Cross-thread frees", "", plain_table(t, "xthread", preload_allocs + [noscrub.name]),
             "", "## Checkpoint loader", "",
             "Whole-file pass: read every record into a fresh malloc'd buffer, checksum, free. The "

@@ -458,7 +458,7 @@ bool zp_os_mutex_free_soon(pthread_mutex_t *m)
 
 #ifdef ZP_OS_PROCESS
 /* ---- libc calls that keep errno, for an allocator linked in that is not ours ----
- * interpose/jemalloc-private.sh points the private jemalloc's calls that may set errno here
+ * interpose/jemalloc-quiet.h points the private jemalloc's calls that may set errno here
  * (zp_os_quiet_<name>): each leaves errno as it found it, on success and on failure. jemalloc
  * then never changes the program's errno except to report ENOMEM from an allocation, which it
  * does itself, so the interposer's free needs no errno save of its own. jemalloc reads errno

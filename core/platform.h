@@ -121,7 +121,7 @@ bool zp_os_mutex_free_soon(pthread_mutex_t *m);
 
 #ifdef ZP_OS_PROCESS
 /* libc calls that leave errno as they found it, on success and on failure, for an allocator
- * linked in whose calls must not change the program's errno (interpose/jemalloc-private.sh
+ * linked in whose calls must not change the program's errno (interpose/jemalloc-quiet.h
  * points the private jemalloc's calls here). X(return type, libc name, parameters, arguments). */
 #define ZP_QUIET_CALLS(X)                                                                       \
     X(void *, mmap, (void *a, size_t n, int prot, int flags, int fd, off_t off),                \

@@ -25,14 +25,6 @@ zp_ip_state_t zp_ip = {.scrub_small = true, .brk_lo = UINTPTR_MAX};
  * this thread's own recursive ones, goes to jemalloc: threshold stays 0 and the state is not
  * READY. The pool itself is created at the first large request (zp_ip_pool_get). */
 
-/* The private jemalloc's options, read at its start-up after MALLOC_CONF (which a program's own
- * jemalloc may be configured with), so they win: it must never take memory from the program
- * break (the break is how free recognises glibc's blocks; "secondary", its default, would use
- * it when mmap fails), and its junk filling stays off (the scrub already zeroes a freed
- * block). Its heap profiler stays off: it is the only caller of libm, which jemath.c
- * replaces so that libm is not loaded. */
-const char *zp_je_malloc_conf_2_conf_harder = "dss:disabled,junk:false,prof:false";
-
 /* ZEROPOOL_VERBOSE: the one line that answers "is it loaded?". */
 static void ip_say_hello(bool disabled)
 {
@@ -199,36 +191,24 @@ ZP_NOINLINE void *zp_ip_alloc_slow(size_t n, size_t align, bool zero)
     return ip_large(n, align, zero);
 }
 
-/* free of a pointer into a jemalloc block that does not start it (p + 16): jemalloc would hand
- * the address out again and the scrub would run into the next block. Reported as an invalid
- * free; if the report returns, the block is left alone. */
+/* ---- small frees ----
+ * free and delete of a jemalloc block are je_block.c's (one lookup in jemalloc's metadata, the
+ * scrub, jemalloc's thread cache). A pointer that does not start a block (p + 16, a misaligned
+ * one, the inside of a large block) is reported as an invalid free and left alone: jemalloc
+ * would hand the address out again, and the scrub would run into the next block. So is a
+ * sized free whose size or alignment the block cannot hold. */
+
+/* Reported as an invalid free (inside a block of n bytes) or, n == 0, a wild one; if the
+ * report returns (ZEROPOOL_ON_ERROR=report), nothing was written. */
 ZP_NOINLINE void zp_ip_small_invalid(void *p, size_t n)
 {
     int e = errno; /* free keeps errno (zp_ip_free saves none) */
-    zp_ip_report_misuse(NULL, ZP_MISUSE_INVALID_FREE, p, n);
+    zp_ip_report_misuse(NULL, n != 0 ? ZP_MISUSE_INVALID_FREE : ZP_MISUSE_WILD_FREE, p, n);
     errno = e;
 }
 
-ZP_NOINLINE void zp_ip_small_free_scrub(void *p)
-{
-    size_t n = zp_je_sallocx(p, 0);
-    if (ZP_UNLIKELY((uintptr_t)p & (zp_ip_block_align(n) - 1))) {
-        zp_ip_small_invalid(p, n);
-        return;
-    }
-    zp_ip_scrub_block(p, n);
-    zp_ip_count(n);
-    zp_je_sdallocx(p, n, 0);
-}
-
-ZP_NOINLINE void zp_ip_small_free_first(void *p)
-{
-    zp_ip_count_slow(0);
-    zp_je_free(p);
-}
-
 /* ---- small-block counters ----
- * The free fast path (zp_ip_small_free) bumps this thread's counts; a thread's first small free
+ * The free of a jemalloc block (je_block.c) bumps this thread's counts; a thread's first small free
  * lands here to register it, so that the statistics can sum every thread on demand. */
 
 __thread zp_ip_tcount_t zp_ip_tcount;
@@ -391,6 +371,9 @@ static zp_pool_t *ip_pool_of(const void *p)
     return pool != NULL && zp_owns(pool, p) ? pool : NULL;
 }
 
+/* What jemalloc has no live block for: NULL, a pool buffer, a glibc block; anything else
+ * (an address nobody handed out, the inside of a large jemalloc block, a block jemalloc freed
+ * already and returned to its extents) is reported as a wild free and left alone. */
 ZP_NOINLINE void zp_ip_free_slow(void *p)
 {
     if (p == NULL)
@@ -399,15 +382,19 @@ ZP_NOINLINE void zp_ip_free_slow(void *p)
     zp_pool_t *pool = ip_pool_of(p);
     if (pool != NULL)
         zp_put(pool, p); /* scrubs; misuse goes to zp_ip_report_misuse */
-    else
+    else if (zp_ip_is_glibc(p))
         ip_glibc_free(p);
+    else
+        zp_ip_small_invalid(p, 0);
     errno = e;
 }
 
 size_t zp_ip_usable_size(void *p)
 {
-    if (ZP_LIKELY(zp_ip_is_jemalloc(p)))
-        return zp_je_sallocx(p, 0);
+    if (ZP_LIKELY(zp_ip_is_jemalloc(p))) {
+        zp_je_block_t b = zp_je_block(p); /* 0 for a pointer that starts no block */
+        return b.start ? b.size : 0;
+    }
     if (p == NULL)
         return 0;
     zp_pool_t *pool = ip_pool_of(p);
@@ -469,7 +456,7 @@ static void *ip_realloc_small(void *p, size_t n)
             if (ZP_UNLIKELY(zp_ip.opts.trace_alloc))
                 zp_bt_note_alloc(q);
             memcpy(q, p, ip_min(old, n));
-            zp_ip_small_free(p);
+            zp_ip_free(p);
             return q;
         }
     }
@@ -487,7 +474,7 @@ static void *ip_realloc_small(void *p, size_t n)
     if (q == NULL)
         return NULL;
     memcpy(q, p, old);
-    zp_ip_small_free(p);
+    zp_ip_free(p);
     return q;
 }
 

@@ -1,8 +1,8 @@
 /* Every C++ allocation operator, written in C so that no process gains a C++ runtime for them:
  * new and new[] (plain, nothrow, aligned, aligned nothrow), delete and delete[] (plain, sized,
  * aligned, sized aligned, nothrow, aligned nothrow). They route like the malloc family: by
- * ownership, never by the size or alignment a delete passes (a hint, not trusted), and scrub
- * like free. Exported under their mangled names (exports.map), so C++ code loaded into a C
+ * ownership, never by the size or alignment a delete passes (not trusted: checked against a
+ * jemalloc block, whose size comes from jemalloc's metadata), and scrub like free. Exported under their mangled names (exports.map), so C++ code loaded into a C
  * program (an extension module, a plugin) binds to them and not to a C++ runtime's defaults.
  *
  * The C++ contract: when memory runs out, new calls the installed new-handler and tries again,
@@ -132,17 +132,17 @@ ZP_CXX(void *, zp_cxx_new_arr_al_nt, "_ZnamSt11align_val_tRKSt9nothrow_t", (size
 
 ZP_CXX(void, zp_cxx_del, "_ZdlPv", (void *p)) { zp_ip_free(p); }
 ZP_CXX(void, zp_cxx_del_arr, "_ZdaPv", (void *p)) { zp_ip_free(p); }
-ZP_CXX(void, zp_cxx_del_sz, "_ZdlPvm", (void *p, size_t n)) { (void)n; zp_ip_free(p); }
-ZP_CXX(void, zp_cxx_del_arr_sz, "_ZdaPvm", (void *p, size_t n)) { (void)n; zp_ip_free(p); }
-ZP_CXX(void, zp_cxx_del_al, "_ZdlPvSt11align_val_t", (void *p, size_t al)) { (void)al; zp_ip_free(p); }
-ZP_CXX(void, zp_cxx_del_arr_al, "_ZdaPvSt11align_val_t", (void *p, size_t al)) { (void)al; zp_ip_free(p); }
+ZP_CXX(void, zp_cxx_del_sz, "_ZdlPvm", (void *p, size_t n)) { zp_ip_free_sized(p, n, 1); }
+ZP_CXX(void, zp_cxx_del_arr_sz, "_ZdaPvm", (void *p, size_t n)) { zp_ip_free_sized(p, n, 1); }
+ZP_CXX(void, zp_cxx_del_al, "_ZdlPvSt11align_val_t", (void *p, size_t al)) { zp_ip_free_sized(p, 0, al); }
+ZP_CXX(void, zp_cxx_del_arr_al, "_ZdaPvSt11align_val_t", (void *p, size_t al)) { zp_ip_free_sized(p, 0, al); }
 ZP_CXX(void, zp_cxx_del_sz_al, "_ZdlPvmSt11align_val_t", (void *p, size_t n, size_t al))
-{ (void)n; (void)al; zp_ip_free(p); }
+{ zp_ip_free_sized(p, n, al); }
 ZP_CXX(void, zp_cxx_del_arr_sz_al, "_ZdaPvmSt11align_val_t", (void *p, size_t n, size_t al))
-{ (void)n; (void)al; zp_ip_free(p); }
+{ zp_ip_free_sized(p, n, al); }
 ZP_CXX(void, zp_cxx_del_nt, "_ZdlPvRKSt9nothrow_t", (void *p, const void *nt)) { (void)nt; zp_ip_free(p); }
 ZP_CXX(void, zp_cxx_del_arr_nt, "_ZdaPvRKSt9nothrow_t", (void *p, const void *nt)) { (void)nt; zp_ip_free(p); }
 ZP_CXX(void, zp_cxx_del_al_nt, "_ZdlPvSt11align_val_tRKSt9nothrow_t", (void *p, size_t al, const void *nt))
-{ (void)al; (void)nt; zp_ip_free(p); }
+{ (void)nt; zp_ip_free_sized(p, 0, al); }
 ZP_CXX(void, zp_cxx_del_arr_al_nt, "_ZdaPvSt11align_val_tRKSt9nothrow_t", (void *p, size_t al, const void *nt))
-{ (void)al; (void)nt; zp_ip_free(p); }
+{ (void)nt; zp_ip_free_sized(p, 0, al); }

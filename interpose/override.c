@@ -27,8 +27,8 @@ ZP_EXPORT void *memalign(size_t a, size_t n) { return zp_ip_memalign(a, n); }
 ZP_EXPORT void *valloc(size_t n) { return zp_ip_valloc(n); }
 ZP_EXPORT void *pvalloc(size_t n) { return zp_ip_pvalloc(n); }
 ZP_EXPORT size_t malloc_usable_size(void *p) { return zp_ip_usable_size(p); }
-ZP_EXPORT void free_sized(void *p, size_t size) { (void)size; zp_ip_free(p); }
-ZP_EXPORT void free_aligned_sized(void *p, size_t a, size_t size) { (void)a; (void)size; zp_ip_free(p); }
+ZP_EXPORT void free_sized(void *p, size_t size) { zp_ip_free_sized(p, size, 1); }
+ZP_EXPORT void free_aligned_sized(void *p, size_t a, size_t size) { zp_ip_free_sized(p, size, a); }
 ZP_EXPORT void cfree(void *p) { zp_ip_free(p); }
 
 ZP_EXPORT void *__libc_malloc(size_t n) { return zp_ip_malloc(n); }

@@ -6,21 +6,30 @@
  * Call tree (fast paths are the static inlines below, everything else is noinline in alloc.c):
  *
  *   malloc          n < threshold ----------------------> zp_je_malloc    (jemalloc's fast path)
- *   calloc          n < threshold ----------------------> zp_je_calloc    (jemalloc zeroes it)
+ *   calloc          n < threshold ----------------------> zp_je_malloc    (every free block is
+ *                                                        zero); zp_je_calloc without the scrub
  *   malloc/calloc   else -> zp_ip_alloc_slow: first call loads the options; then zp_get from
  *                           the process-wide pool (created at the first large request), and
  *                           jemalloc when the pool is off, busy being created, or exhausted
- *   free            jemalloc block --------------------> zp_ip_small_free_scrub: zp_je_sallocx,
- *                                                        scrub (inline stores), zp_je_sdallocx
- *                   the same, ZEROPOOL_SCRUB_SMALL=0 --> zp_je_free
- *                   NULL, pool buffer, glibc block ----> zp_ip_free_slow: zp_put / glibc free
- *                   (free's own code is a few tests and one tail call: no stack frame, no errno
- *                   save, as jemalloc's calls that may set errno keep it: zp_os_quiet_*)
+ *   free            -> zp_ip_small_free_scrub (je_block.c): one lookup in jemalloc's tree
+ *                      (size class, block start?), scrub (inline stores), its thread cache;
+ *                      ZEROPOOL_SCRUB_SMALL=0: zp_ip_small_free_plain, no scrub
+ *                   not a block's start -------------> zp_ip_small_invalid: reported
+ *                   no jemalloc extent (NULL, pool buffer, glibc block, wild)
+ *                                      --------------> zp_ip_free_slow: zp_put / glibc free /
+ *                                                      reported as a wild free
+ *                   (free's own code is a test and one tail call; nothing on the fast path
+ *                   needs a stack frame or an errno save, as jemalloc's calls that may set
+ *                   errno keep it: zp_os_quiet_*)
+ *   free_sized & co -> zp_ip_small_free_sized: the same, the stated size and alignment checked
  *   realloc, memalign & co, malloc_usable_size -------> alloc.c
  *   operator new/delete -------------------------------> cxx.c, the same routes
  *
- * Ownership: zp_owns_inline (owner.h: an O(1) address test, inline) says "pool"; an address in glibc's brk heap (the
- * break moved since start-up; jemalloc's dss is turned off) says "glibc"; the rest is jemalloc's.
+ * Ownership, for free: an active extent in jemalloc's tree (O(1), reads no memory at p) says
+ * jemalloc; then zp_owns says "pool", an address in glibc's brk heap (the break moved since
+ * start-up; jemalloc never uses the break) says "glibc". For realloc and malloc_usable_size
+ * (zp_ip_is_jemalloc): zp_owns_inline (owner.h) says "pool", the brk heap "glibc", the rest is
+ * jemalloc's.
  * Until the options are loaded, threshold is 0, so every allocation takes the slow path. */
 #ifndef ZP_INTERPOSE_H
 #define ZP_INTERPOSE_H
@@ -39,8 +48,7 @@
 #include "owner.h"
 #include "zeropool.h"
 #include "zp_options.h"
-
-#define ZP_IP_INLINE static inline __attribute__((always_inline))
+#include "zp_small.h"
 
 /* glibc's malloc alignment: jemalloc's 8-byte class is only 8-aligned, so tiny requests are
  * rounded up to 16 (glibc's smallest chunk holds 24 bytes anyway). */
@@ -48,9 +56,6 @@
 /* Sizes from which a request jemalloc serves is checked against the kernel's overcommit
  * accounting first (alloc.c, ip_unpooled); with ZEROPOOL_DISABLE=1, the threshold. */
 #define ZP_IP_HUGE ((size_t)64 << 20)
-/* jemalloc's largest small (slab) class with 4 KiB pages; larger blocks are page extents
- * placed at a cache-line offset. */
-#define ZP_IP_SMALL_MAX ((size_t)14336)
 
 typedef struct zp_ip_state {
     _Atomic size_t threshold;    /* smallest pooled request; 0 until loaded; ZP_IP_HUGE without a pool */
@@ -70,8 +75,6 @@ extern void *__curbrk; /* glibc's program break (exported, GLIBC_2.2.5) */
 
 /* ---- slow paths (alloc.c) ---- */
 void *zp_ip_alloc_slow(size_t n, size_t align, bool zero);
-void zp_ip_free_slow(void *p);
-void zp_ip_small_invalid(void *p, size_t n); /* report a free of p inside a jemalloc block */
 void *zp_ip_realloc(void *p, size_t n);
 void *zp_ip_reallocarray(void *p, size_t n, size_t m);
 void *zp_ip_memalign(size_t align, size_t n);
@@ -190,105 +193,6 @@ ZP_IP_INLINE bool zp_ip_is_jemalloc(const void *p)
     return pool == NULL || !zp_owns_inline(pool, p);
 }
 
-/* Zero n bytes of a jemalloc block (n: its usable size, a multiple of 16, the block 16-aligned)
- * with stores the compiler may not remove: inline up to 256 bytes, memset beyond. The inline
- * stores cover [0, n) from both ends, overlapping in the middle, so a size costs at most three
- * well-predicted range tests instead of one test per 16 bytes (a random size mispredicted the
- * loop's exit). */
-ZP_IP_INLINE void zp_ip_scrub_block(void *p, size_t n)
-{
-    typedef uint64_t zp_v16 __attribute__((vector_size(16), aligned(16), may_alias));
-    zp_v16 *f = (zp_v16 *)p, *b = (zp_v16 *)((char *)p + n), z = {0, 0};
-    if (n <= 64) { /* 16..64: [0, 32) and [n - 32, n), or [0, 16) and [n - 16, n) */
-        if (n > 32) {
-            f[1] = z;
-            b[-2] = z;
-        }
-        f[0] = z;
-        b[-1] = z;
-    } else if (n <= 128) { /* [0, 64) and [n - 64, n) */
-        f[0] = f[1] = f[2] = f[3] = z;
-        b[-1] = b[-2] = b[-3] = b[-4] = z;
-    } else if (n <= 256) { /* [0, 128) and [n - 128, n) */
-        f[0] = f[1] = f[2] = f[3] = f[4] = f[5] = f[6] = f[7] = z;
-        b[-1] = b[-2] = b[-3] = b[-4] = b[-5] = b[-6] = b[-7] = b[-8] = z;
-    } else {
-        memset(p, 0, n);
-    }
-    __asm__ volatile("" : : "r"(p) : "memory"); /* the stores happen, as explicit_bzero's */
-}
-
-/* The alignment every block of usable size n starts at: a slab of a small class starts on a
- * page and holds blocks n bytes apart, so a block is aligned to n's lowest set bit (up to the
- * page); a larger block sits at a cache-line offset in its extent. A pointer that is not so
- * aligned is inside a block, not at its start. (For classes that are not powers of two, an
- * interior pointer at a multiple of that alignment cannot be told from a block's start.) */
-ZP_IP_INLINE size_t zp_ip_block_align(size_t n)
-{
-    if (n > ZP_IP_SMALL_MAX)
-        return 64;
-    size_t low = n & (0 - n);
-    return low < 4096 ? low : 4096;
-}
-
-/* Small-block counters: per thread, no atomics on the free path, summed on demand. A thread
- * registers at its first small free (state 1); at its exit the counts move to a global sum
- * and later frees of that thread add there (state 2). */
-typedef struct zp_ip_tcount {
-    uint64_t small_frees;
-    uint64_t small_scrubbed; /* bytes */
-    int state;               /* 0 new, 1 registered, 2 global sums, 3 registering */
-    struct zp_ip_tcount *next, *prev;
-} zp_ip_tcount_t;
-extern __thread zp_ip_tcount_t zp_ip_tcount;
-void zp_ip_count_slow(size_t scrubbed);                 /* alloc.c: registers the thread */
-void zp_ip_count_sum(uint64_t *frees, uint64_t *bytes); /* every thread's, for the statistics */
-bool zp_ip_count_lock_free(void); /* zp_ip_count_sum would not wait (signal handlers) */
-/* Where the small-block counters sit, for the status block (status.c, zp_status.h). */
-struct zp_status_var;
-void zp_ip_count_places(struct zp_status_var *frees, struct zp_status_var *bytes);
-
-/* Count a small free in this thread's counters; false (nothing counted) until the thread is
- * registered, which zp_ip_count_slow does. */
-ZP_IP_INLINE bool zp_ip_count_fast(size_t scrubbed)
-{
-    zp_ip_tcount_t *t = &zp_ip_tcount;
-    if (ZP_UNLIKELY(t->state != 1))
-        return false;
-    /* Only this thread writes them; relaxed stores because the statistics read them. */
-    __atomic_store_n(&t->small_frees, t->small_frees + 1, __ATOMIC_RELAXED);
-    if (!__builtin_constant_p(scrubbed) || scrubbed != 0)
-        __atomic_store_n(&t->small_scrubbed, t->small_scrubbed + scrubbed, __ATOMIC_RELAXED);
-    return true;
-}
-
-ZP_IP_INLINE void zp_ip_count(size_t scrubbed)
-{
-    if (ZP_UNLIKELY(!zp_ip_count_fast(scrubbed)))
-        zp_ip_count_slow(scrubbed);
-}
-
-/* A small free without the scrub of a thread not yet registered: zp_ip_count_slow, then
- * jemalloc's free (alloc.c). */
-void zp_ip_small_free_first(void *p);
-
-/* Free a jemalloc block with the scrub: zero its usable size (looked up once, then passed to
- * the sized free, which skips jemalloc's own lookup), count it, free it (a tail call). Out of
- * line (alloc.c), so that free itself needs no stack frame on either route. */
-void zp_ip_small_free_scrub(void *p);
-
-/* Free a jemalloc block: scrubbed, or (ZEROPOOL_SCRUB_SMALL=0) counted and handed over. */
-ZP_IP_INLINE void zp_ip_small_free(void *p)
-{
-    if (ZP_LIKELY(atomic_load_explicit(&zp_ip.scrub_small, memory_order_relaxed))) {
-        zp_ip_small_free_scrub(p);
-    } else if (ZP_LIKELY(zp_ip_count_fast(0))) {
-        zp_je_free(p);
-    } else {
-        zp_ip_small_free_first(p);
-    }
-}
-
 ZP_IP_INLINE void *zp_ip_malloc(size_t n)
 {
     if (ZP_LIKELY(n < zp_ip_threshold()))
@@ -301,22 +205,34 @@ ZP_IP_INLINE void *zp_ip_calloc(size_t n, size_t m)
     size_t t;
     if (ZP_UNLIKELY(__builtin_mul_overflow(n, m, &t)))
         return zp_ip_enomem();
-    /* jemalloc zeroes the block itself: a free block is not always zero, because jemalloc frees
-     * its own blocks (a thread's cache, at the thread's exit) where no scrub runs. */
-    if (ZP_LIKELY(t < zp_ip_threshold()))
-        return zp_je_calloc(1, zp_ip_small_size(t)); /* NULL + ENOMEM on failure */
+    /* With the scrub every free small block is zero (free scrubs the program's blocks, our
+     * jemalloc its own: jemalloc-zeropool.patch), so malloc's block is calloc's: no memset. */
+    if (ZP_LIKELY(t < zp_ip_threshold())) {
+        if (ZP_LIKELY(atomic_load_explicit(&zp_ip.scrub_small, memory_order_relaxed)))
+            return zp_je_malloc(zp_ip_small_size(t)); /* NULL + ENOMEM on failure */
+        return zp_je_calloc(1, zp_ip_small_size(t));
+    }
     return zp_ip_alloc_slow(t, 0, true); /* pool buffers are known zero */
 }
 
-/* free: no errno save here. jemalloc's calls that may set errno keep it (core/platform.c,
+/* free: jemalloc's metadata first (je_block.c): a block of its is freed there; whatever it
+ * has no live extent for (NULL, a pool buffer, a glibc block) goes on to zp_ip_free_slow. No
+ * errno save here: jemalloc's calls that may set errno keep it (core/platform.c,
  * zp_os_quiet_*), and the slow paths of ours save it themselves. */
 ZP_IP_INLINE void zp_ip_free(void *p)
 {
-    if (ZP_UNLIKELY(!zp_ip_is_jemalloc(p))) {
-        zp_ip_free_slow(p);
-        return;
-    }
-    zp_ip_small_free(p);
+    if (ZP_LIKELY(atomic_load_explicit(&zp_ip.scrub_small, memory_order_relaxed)))
+        zp_ip_small_free_scrub(p);
+    else
+        zp_ip_small_free_plain(p);
+}
+
+/* free_sized, free_aligned_sized, sized delete (align 1 when none is given): free's route,
+ * the size and alignment the caller states checked against a jemalloc block (je_block.c). */
+ZP_IP_INLINE void zp_ip_free_sized(void *p, size_t n, size_t align)
+{
+    zp_ip_small_free_sized(p, n, align,
+                           atomic_load_explicit(&zp_ip.scrub_small, memory_order_relaxed));
 }
 
 #endif

@@ -1,9 +1,11 @@
 /* free must leave errno alone, also when the allocator's own system calls inside it set errno.
  * This program defines madvise and munmap (first in the global scope, so an allocator's calls
  * bind to them): each makes the real call and then sets errno to EIO, as any libc function may
- * even on success. With MALLOC_CONF=dirty_decay_ms:0,muzzy_decay_ms:0 jemalloc purges a freed
- * 40-100 KiB extent at once, inside free. Under zeropool these blocks are below the pool's
- * threshold (ZEROPOOL_THRESHOLD=1M), so they are the private jemalloc's.
+ * even on success. Plain jemalloc purges a freed 40-100 KiB extent at once, inside free, with
+ * MALLOC_CONF=dirty_decay_ms:0,muzzy_decay_ms:0. zeropool's jemalloc reads no MALLOC_CONF; it
+ * purges blocks of 8 MiB and more at once (its arena for them decays eagerly): with
+ * ZEROPOOL_THRESHOLD=1G they are the private jemalloc's.
+ *   usage: free_errno [SIZE [COUNT]]   (blocks of SIZE + i KiB, i < COUNT; 40 KiB and 64)
  * Prints the calls made during frees and the frees that changed errno; exit 1 if any did,
  * 2 if no call was made (nothing tested). */
 #include <errno.h>
@@ -33,14 +35,18 @@ int munmap(void *a, size_t n)
     return r == 0 ? 0 : -1;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
-    enum { N = 64 };
-    void *p[N];
+    enum { MAX = 64 };
+    size_t base = argc > 1 ? strtoull(argv[1], NULL, 0) : 40u << 10;
+    int N = argc > 2 ? atoi(argv[2]) : MAX;
+    if (N < 1 || N > MAX)
+        return 3;
+    void *p[MAX];
     unsigned long changed = 0, frees = 0;
     for (int round = 0; round < 20; round++) {
         for (int i = 0; i < N; i++) {
-            size_t n = (40u << 10) + (size_t)i * 1024;
+            size_t n = base + (size_t)i * 1024;
             p[i] = malloc(n);
             if (p[i] == NULL) {
                 fprintf(stderr, "malloc(%zu) failed\n", n);

@@ -1,7 +1,8 @@
-/* free(p + 16) of a small block. Under zeropool it is reported as an invalid free; with
+/* free(p + OFFSET) of a small block. Under zeropool it is reported as an invalid free; with
  * ZEROPOOL_ON_ERROR=report the program goes on, and no other block may have changed (the
- * scrub must never write outside the block being freed).
- * usage: interior_free SIZE   (exit 0: every neighbour intact) */
+ * scrub must never write outside the block being freed), nor the block itself (the free is
+ * refused whole). Then every block is allocated again: none may overlap another.
+ * usage: interior_free SIZE [OFFSET]   (exit 0: every block intact) */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 int main(int argc, char **argv)
 {
     size_t size = argc > 1 ? strtoull(argv[1], NULL, 0) : 32;
+    size_t off = argc > 2 ? strtoull(argv[2], NULL, 0) : 16;
     unsigned char *b[N];
     for (int i = 0; i < N; i++) {
         b[i] = malloc(size);
@@ -18,17 +20,31 @@ int main(int argc, char **argv)
             return 1;
         memset(b[i], 'B', size);
     }
-    free(b[N / 2] + 16);
+    free(b[N / 2] + off);
     int bad = 0;
-    for (int i = 0; i < N; i++) {
-        size_t from = i == N / 2 ? 16 : 0; /* the freed "block" itself may be scrubbed */
-        for (size_t j = from; j < size; j++)
-            if (b[i][j] != 'B' && i != N / 2) {
-                fprintf(stderr, "interior_free: block %d byte %zu changed\n", i, j);
+    for (int i = 0; i < N && !bad; i++) {
+        for (size_t j = 0; j < size; j++)
+            if (b[i][j] != 'B') {
+                fprintf(stderr, "interior_free: %s block %d byte %zu changed\n",
+                        i == N / 2 ? "the" : "neighbour", i, j);
                 bad = 1;
                 break;
             }
     }
+    /* A block handed out at the interior address would overwrite a live one. */
+    unsigned char *q[N];
+    for (int i = 0; i < N; i++) {
+        q[i] = malloc(size);
+        if (q[i] != NULL)
+            memset(q[i], 'Q', size);
+    }
+    for (int i = 0; i < N && !bad; i++)
+        for (size_t j = 0; j < size; j++)
+            if (b[i][j] != 'B') {
+                fprintf(stderr, "interior_free: block %d byte %zu overwritten by a later malloc\n", i, j);
+                bad = 1;
+                break;
+            }
     printf("neighbours %s\n", bad ? "changed" : "intact");
     return bad;
 }

@@ -95,16 +95,25 @@ jemalloc_probe)
   [ "$(leaked "$out")" = 0 ] || fail "a secret survived under zeropool"
   ;;
 interior_free)
-  for n in 32 64 4096; do
-    out=$(LD_PRELOAD="$lib" ZEROPOOL_ON_ERROR=report "$dir/interior_free" $n 2>&1); rc=$?
-    [ $rc -eq 0 ] || fail "interior free of a $n-byte block: exit $rc: $out"
-    grep -q '^zeropool: invalid free' <<<"$out" || fail "interior free of a $n-byte block not reported: $out"
-    echo "size $n, report mode: $(grep -E '^(zeropool: invalid free|neighbours)' <<<"$out" | tr '\n' ' ')"
+  # Every jemalloc class up to 14 KiB (the slabs), and two large ones: free(p + 16) and
+  # free(p + 8), misaligned, in report mode (reported, nothing written, nothing handed out
+  # twice) and in abort mode (reported, SIGABRT). p + 16 of a 16-byte block is its neighbour.
+  classes="16 32 48 64 80 96 112 128 160 192 224 256 320 384 448 512 640 768 896 1024 1280
+           1536 1792 2048 2560 3072 3584 4096 5120 6144 7168 8192 10240 12288 14336 20480 40960"
+  n_cases=0
+  for n in $classes; do
+    for off in 8 16; do
+      [ "$n" = 16 ] && [ "$off" = 16 ] && continue
+      out=$(LD_PRELOAD="$lib" ZEROPOOL_ON_ERROR=report "$dir/interior_free" "$n" "$off" 2>&1); rc=$?
+      [ $rc -eq 0 ] || fail "free(p + $off) of a $n-byte block, report mode: exit $rc: $out"
+      grep -q '^zeropool: invalid free' <<<"$out" || fail "free(p + $off) of a $n-byte block not reported: $out"
+      out=$(LD_PRELOAD="$lib" "$dir/interior_free" "$n" "$off" 2>&1); rc=$?
+      [ $rc -eq 134 ] || fail "free(p + $off) of a $n-byte block, abort mode: exit $rc, expected SIGABRT: $out"
+      grep -q '^zeropool: invalid free' <<<"$out" || fail "free(p + $off) of a $n-byte block: no report before the abort: $out"
+      n_cases=$((n_cases + 1))
+    done
   done
-  out=$(LD_PRELOAD="$lib" "$dir/interior_free" 32 2>&1); rc=$?
-  [ $rc -eq 134 ] || fail "interior free in abort mode: exit $rc, expected SIGABRT: $out"
-  grep -q '^zeropool: invalid free' <<<"$out" || fail "no report before the abort: $out"
-  echo "abort mode: SIGABRT after the report"
+  echo "$n_cases interior frees (37 classes, offsets 8 and 16): reported, nothing written; SIGABRT in abort mode"
   ;;
 huge_sizes)
   if [ -n "$jemalloc_so" ]; then
@@ -124,16 +133,73 @@ calloc_verify)
     echo "zeropool ${mode:-default}: $out"
   done
   ;;
+sized_free)
+  # The size and alignment a sized free states must fit the block (jemalloc's class for it).
+  out=$(LD_PRELOAD="$lib" "$dir/sized_free" ok 2>&1) || fail "right sizes: $out"
+  grep -q '^zeropool:' <<<"$out" && fail "right sizes reported: $out"
+  for c in too_big misaligned delete_big; do
+    out=$(LD_PRELOAD="$lib" ZEROPOOL_ON_ERROR=report "$dir/sized_free" $c 2>&1) || fail "$c: $out"
+    grep -q '^zeropool: invalid free' <<<"$out" || fail "$c not reported: $out"
+    grep -qx intact <<<"$out" || fail "$c: the block changed: $out"
+    echo "$c: reported, block intact"
+  done
+  ;;
+small_zero)
+  # Without zeropool freed data shows in later mallocs (the teeth); under it only zeros, the
+  # blocks jemalloc frees itself at a thread's exit included.
+  out=$("$dir/small_zero" 2>&1) && fail "glibc handed out only zeros: the test has no teeth: $out"
+  echo "glibc: $(tail -n 1 <<<"$out")"
+  out=$(LD_PRELOAD="$lib" "$dir/small_zero" 2>&1) || fail "zeropool: $out"
+  echo "zeropool: $out"
+  ;;
+malloc_conf)
+  # The private jemalloc reads no MALLOC_CONF and no /etc/malloc.conf: a program's (or a
+  # service's) settings for its own jemalloc must not configure ours. Plain jemalloc obeys
+  # both (the teeth).
+  conf_check() { # DESCRIPTION ENV...: /bin/true under zeropool prints nothing, exits 0
+    local what=$1 out rc; shift
+    out=$(env "$@" LD_PRELOAD="$lib" /bin/true 2>&1); rc=$?
+    [ $rc -eq 0 ] && [ -z "$out" ] || fail "$what changed zeropool's jemalloc (exit $rc): $(head -c 300 <<<"$out")"
+    echo "zeropool, $what: nothing"
+  }
+  [ -n "$jemalloc_so" ] || fail "libjemalloc.so.2 not found (scripts/setup installs it)"
+  out=$(MALLOC_CONF=stats_print:true LD_PRELOAD="$jemalloc_so" /bin/true 2>&1)
+  grep -q 'jemalloc statistics' <<<"$out" || fail "plain jemalloc printed no statistics: no teeth"
+  out=$(MALLOC_CONF=abort_conf:true,bogus:1 LD_PRELOAD="$jemalloc_so" /bin/true 2>&1) &&
+    fail "plain jemalloc did not abort on abort_conf:true,bogus:1: no teeth"
+  echo "plain jemalloc: MALLOC_CONF=stats_print:true prints its statistics, abort_conf:true,bogus:1 aborts"
+  conf_check MALLOC_CONF=stats_print:true MALLOC_CONF=stats_print:true
+  conf_check MALLOC_CONF=abort_conf:true,bogus:1 MALLOC_CONF=abort_conf:true,bogus:1
+  # /etc/malloc.conf, a symbolic link whose target is the settings: in a private mount
+  # namespace, over a copy of /etc (the machine's /etc is never touched).
+  if ! unshare -m --propagation private true 2>/dev/null; then
+    echo "SKIP /etc/malloc.conf: no private mount namespace here (unshare -m refused)"
+  else
+    tmp=$(mktemp -d)
+    trap 'rm -rf "$tmp"' EXIT
+    # shellcheck disable=SC2016 # expanded by the inner shell
+    inner='cp -a /etc "$1/etc" 2>/dev/null; ln -sfn "$2" "$1/etc/malloc.conf" &&
+           mount --bind "$1/etc" /etc && shift 2 && exec env "$@" /bin/true'
+    out=$(unshare -m --propagation private sh -c "$inner" sh "$tmp" stats_print:true LD_PRELOAD="$jemalloc_so" 2>&1)
+    grep -q 'jemalloc statistics' <<<"$out" || fail "plain jemalloc ignored /etc/malloc.conf: no teeth ($(head -c 200 <<<"$out"))"
+    for setting in stats_print:true abort_conf:true,bogus:1; do
+      out=$(unshare -m --propagation private sh -c "$inner" sh "$tmp" "$setting" LD_PRELOAD="$lib" 2>&1); rc=$?
+      [ $rc -eq 0 ] && [ -z "$out" ] || fail "/etc/malloc.conf -> $setting changed zeropool's jemalloc (exit $rc): $(head -c 300 <<<"$out")"
+      echo "zeropool, /etc/malloc.conf -> $setting: nothing"
+    done
+  fi
+  ;;
 free_errno)
   # jemalloc purging inside free, its madvise setting errno: plain jemalloc lets errno change
-  # (the teeth), zeropool must not, with and without the small scrub.
+  # (the teeth), zeropool must not, with and without the small scrub (its jemalloc purges
+  # blocks of 8 MiB at once: free_errno.c).
   conf=MALLOC_CONF=dirty_decay_ms:0,muzzy_decay_ms:0
   [ -n "$jemalloc_so" ] || fail "libjemalloc.so.2 not found (scripts/setup installs it)"
   out=$(env LD_PRELOAD="$jemalloc_so" $conf "$dir/free_errno" 2>&1); rc=$?
   [ $rc -eq 1 ] || fail "plain jemalloc kept errno (exit $rc): the test has no teeth: $out"
   echo "plain jemalloc: $out"
   for mode in "" ZEROPOOL_SCRUB_SMALL=0; do
-    out=$(env LD_PRELOAD="$lib" ZEROPOOL_THRESHOLD=1M $conf $mode "$dir/free_errno" 2>&1); rc=$?
+    out=$(env LD_PRELOAD="$lib" ZEROPOOL_THRESHOLD=1G $mode "$dir/free_errno" $((8 << 20)) 4 2>&1); rc=$?
     [ $rc -eq 0 ] || fail "zeropool ${mode:-default} (exit $rc): $out"
     echo "zeropool ${mode:-default}: $out"
   done
