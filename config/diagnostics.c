@@ -278,8 +278,7 @@ void zp_secure_note(char *const *envp)
             eq++;
         const char *name = *e + ZP_ENV_PREFIX_LEN;
         size_t nlen = (size_t)(eq - name);
-        if (zp_eq(name, nlen, "LIB") || zp_eq(name, nlen, "CONFIG_HELPER") ||
-            zp_eq(name, nlen, "STATUS_HELPER"))
+        if (zp_option_tool_var(name, nlen))
             continue;
         if (count++ == 0) {
             first = *e;

@@ -108,10 +108,22 @@ unsigned zp_options_parse_conf(zp_options_t *o, const char *conf)
     return zp_conf_parse(o, NULL, conf, ZP_SRC_CONF);
 }
 
+/* Variables of the project's tools that share the prefix: the zeropool command's (LIB and its
+ * helpers), the test suite's, and the private jemalloc build's (interpose/jemalloc-build.sh). */
+bool zp_option_tool_var(const char *name, size_t n)
+{
+    static const char *const tools[] = { "LIB",        "CONFIG_HELPER",  "STATUS_HELPER",
+                                         "LONG_TESTS", "JEMALLOC_CACHE", "DEBIAN_MIRROR",
+                                         "DEBIAN_SUITE" };
+    for (size_t i = 0; i < sizeof tools / sizeof tools[0]; i++)
+        if (zp_eq(name, n, tools[i]))
+            return true;
+    return false;
+}
+
 bool zp_option_reserved(const char *name, size_t n)
 {
-    return zp_eq(name, n, "CONF") || zp_eq(name, n, "CONF_FILE") || zp_eq(name, n, "LIB") ||
-           zp_eq(name, n, "CONFIG_HELPER") || zp_eq(name, n, "STATUS_HELPER");
+    return zp_eq(name, n, "CONF") || zp_eq(name, n, "CONF_FILE") || zp_option_tool_var(name, n);
 }
 
 /* The system-wide file, read into a stack buffer: '#' comments and newlines become blanks and

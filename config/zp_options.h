@@ -184,9 +184,12 @@ void zp_options_say_strict(const zp_options_t *o, int fd);
 
 /* The option nearest to a mistyped name (table name or conf key), or -1: "did you mean". */
 int zp_option_nearest(const char *name, size_t n);
-/* Is NAME (after "ZEROPOOL_") a variable of ours that is not an option (CONF, CONF_FILE, and
- * the zeropool command's LIB, CONFIG_HELPER and STATUS_HELPER)? */
+/* Is NAME (after "ZEROPOOL_") a variable of ours that is not an option: CONF, CONF_FILE or a
+ * tool variable (below)? */
 bool zp_option_reserved(const char *name, size_t n);
+/* Is NAME one of the project's tool variables (the command's LIB and helpers, LONG_TESTS, the
+ * jemalloc build's JEMALLOC_CACHE, DEBIAN_MIRROR, DEBIAN_SUITE)? No setting, never reported. */
+bool zp_option_tool_var(const char *name, size_t n);
 
 /* Parse a size with an optional K/M/G (or KiB/MiB/GiB) suffix; false on error or overflow. */
 bool zp_parse_size(const char *s, size_t len, uint64_t *out);

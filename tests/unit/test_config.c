@@ -482,6 +482,25 @@ Test(load, secure_mode_ignores_the_environment)
     cr_expect_eq(o.threshold, ZP_MIB);
 }
 
+/* The project's own tool and build variables (the command's, the test suite's, the private
+ * jemalloc build's) share the prefix but are no settings: a program run with them set, as
+ * under the test suite or a build, must not print a line for each. */
+Test(load, tool_variables_are_not_settings)
+{
+    zp_options_t o;
+    zp_autoconf_compute(8, 64 * ZP_GIB, &ac8);
+    char *env[] = { "ZEROPOOL_LIB=/x/libzeropool.so", "ZEROPOOL_CONFIG_HELPER=/x/c",
+                    "ZEROPOOL_STATUS_HELPER=/x/s", "ZEROPOOL_LONG_TESTS=1",
+                    "ZEROPOOL_JEMALLOC_CACHE=/tmp/je", "ZEROPOOL_DEBIAN_MIRROR=http://m/debian",
+                    "ZEROPOOL_DEBIAN_SUITE=bookworm", NULL };
+    for (int secure = 0; secure < 2; secure++) {
+        capture_start();
+        zp_options_load_ex(&o, env, secure, &ac8);
+        cr_expect_str_eq(capture_end(), "", "secure %d", secure);
+        cr_expect_eq(o.problems, 0);
+    }
+}
+
 Test(load, secure_mode_note_only_for_settings)
 {
     zp_options_t o;
