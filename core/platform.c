@@ -435,10 +435,9 @@ bool zp_os_on_terminate(int sig, void (*fn)(int sig))
     return sigaction(sig, &ours, NULL) == 0;
 }
 
-void zp_os_on_stop_signals(void (*fn)(int sig))
+void zp_os_on_stop_signal(void (*fn)(int sig))
 {
     (void)zp_os_on_terminate(SIGTERM, fn);
-    (void)zp_os_on_terminate(SIGINT, fn);
 }
 
 #endif /* ZP_OS_PROCESS */

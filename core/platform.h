@@ -105,13 +105,14 @@ void zp_os_inject_clear(void);
 
 #ifdef ZP_OS_PROCESS /* the preload library only (platform.c) */
 /* ---- termination signals ----
- * Run fn(sig) when sig (SIGTERM, SIGINT) arrives while its disposition is still the default,
+ * Run fn(sig) when sig (SIGTERM) arrives while its disposition is still the default,
  * then die by sig exactly as the default action would (same exit status for the parent). Only
  * installed if the disposition is SIG_DFL now; a handler the program installs later replaces
  * ours. fn runs in the signal handler, with sig blocked. False if not installed. */
 bool zp_os_on_terminate(int sig, void (*fn)(int sig));
-/* zp_os_on_terminate for the signals a service is stopped with: SIGTERM and SIGINT. */
-void zp_os_on_stop_signals(void (*fn)(int sig));
+/* zp_os_on_terminate for the signal a service is stopped with: SIGTERM. Not SIGINT: programs
+ * install their own handler only over the default (CPython's KeyboardInterrupt). */
+void zp_os_on_stop_signal(void (*fn)(int sig));
 
 #endif
 

@@ -1,6 +1,6 @@
 /* The last statistics write, for batch runs (`zeropool run --stats`): at exit, and on SIGTERM
- * or SIGINT with their default action (handlers installed only when statistics were asked
- * for). A running service is read from outside instead (`zeropool status PID`, status.c):
+ * with its default action (a handler installed only when statistics were asked for; SIGINT is
+ * left alone, see zp_ip_live_init). A running service is read from outside instead (`zeropool status PID`, status.c):
  * nothing here runs between start-up and the end.
  *
  * The program must not notice us: no descriptor is opened before the write or kept after it
@@ -149,7 +149,7 @@ static void live_final(void)
         (void)live_write_file();
 }
 
-/* SIGTERM or SIGINT with the default action: the last write, then the platform layer lets the
+/* SIGTERM with the default action: the last write, then the platform layer lets the
  * signal end the process. An alarm bounds the write, whatever it meets. */
 static void live_on_terminate(int sig)
 {
@@ -215,7 +215,10 @@ __attribute__((constructor)) static void zp_ip_live_init(void)
     int e = errno;
     zp_ip_stats_start();
     if (zp_ip.opts.stats != ZP_STATS_OFF) {
-        zp_os_on_stop_signals(live_on_terminate);
+        /* SIGTERM only: SIGINT keeps its default, since programs install their own handler
+         * only over the default (CPython's KeyboardInterrupt), and Ctrl-C must do to them what
+         * it does without us. */
+        zp_os_on_stop_signal(live_on_terminate);
         if (zp_ip.opts.stats_file[0] != '\0')
             (void)live_absolute(zp_ip.opts.stats_file);
     }

@@ -2,7 +2,7 @@
  * classes, small blocks, misuse counts and jemalloc's totals, written by ONE code path through
  * the emitter (emit.c) as a table (ZEROPOOL_STATS=1, malloc_stats), one JSON object
  * (ZEROPOOL_STATS=json) or glibc's XML shape (malloc_info). Written at exit and on
- * SIGTERM/SIGINT by live.c, on demand by libc.c; calls neither. The small-block counters are
+ * SIGTERM by live.c, on demand by libc.c; calls neither. The small-block counters are
  * alloc.c's. */
 #include "zp_interpose.h"
 
