@@ -445,7 +445,15 @@ static void *ip_realloc_pool(zp_pool_t *pool, void *p, size_t n)
 
 static void *ip_realloc_small(void *p, size_t n)
 {
-    size_t old = zp_je_sallocx(p, 0);
+    /* Only a block's start may be resized: jemalloc's sallocx and xallocx would take the
+     * inside of a block, or an address it never handed out, for a block of its own. */
+    zp_je_block_t b = zp_je_block(p);
+    if (ZP_UNLIKELY(!b.start)) {
+        zp_ip_report_small_realloc(p, b.size);
+        errno = EINVAL;
+        return NULL;
+    }
+    size_t old = b.size;
     size_t t = zp_ip_threshold();
     if (t != 0 && n >= t && !zp_ip.opts.disable) {
         zp_pool_t *pool = zp_ip_pool_get();

@@ -209,6 +209,15 @@ void zp_ip_report_misuse(void *ctx, zp_misuse_t kind, const void *addr, size_t b
     ip_report_and_decide(&r);
 }
 
+/* realloc of a pointer jemalloc has no block start at: inside a block of n bytes, or (n 0) at
+ * no block at all. */
+void zp_ip_report_small_realloc(const void *addr, size_t n)
+{
+    ip_report_t r = {n != 0 ? ZP_IP_M_INVALID_REALLOC : ZP_IP_M_WILD_REALLOC, (uintptr_t)addr, n,
+                     {IP_AT_NOTHING, 0, 0}, NULL};
+    ip_report_and_decide(&r);
+}
+
 void zp_ip_report_realloc(zp_pool_t *pool, const void *addr)
 {
     size_t size = 0;

@@ -125,6 +125,8 @@ extern __thread int zp_ip_reporting;
 void zp_ip_report_misuse(void *ctx, zp_misuse_t kind, const void *addr, size_t buf_size);
 /* realloc of a pointer into the pool that is not a live buffer. */
 void zp_ip_report_realloc(zp_pool_t *pool, const void *addr);
+/* realloc of a pointer that starts no jemalloc block: inside one of n bytes, or none (n 0). */
+void zp_ip_report_small_realloc(const void *addr, size_t n);
 /* A SIGSEGV at addr in the pool's address space (segv.c calls it; async-signal-safe). */
 void zp_ip_report_fault(zp_pool_t *pool, const void *addr, void *uc);
 /* Install the SIGSEGV reporter (once, at pool creation), chaining to the previous handler. */

@@ -2,7 +2,9 @@
  * ZEROPOOL_ON_ERROR=report the program goes on, and no other block may have changed (the
  * scrub must never write outside the block being freed), nor the block itself (the free is
  * refused whole). Then every block is allocated again: none may overlap another.
- * usage: interior_free SIZE [OFFSET]   (exit 0: every block intact) */
+ * With "realloc" the interior pointer goes to realloc instead, which must fail (NULL) after
+ * the report and move nothing.
+ * usage: interior_free SIZE [OFFSET [realloc]]   (exit 0: every block intact) */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,8 +22,16 @@ int main(int argc, char **argv)
             return 1;
         memset(b[i], 'B', size);
     }
-    free(b[N / 2] + off);
     int bad = 0;
+    if (argc > 3 && strcmp(argv[3], "realloc") == 0) {
+        void *r = realloc(b[N / 2] + off, 2 * size + 64);
+        if (r != NULL) {
+            fprintf(stderr, "interior_free: realloc of an interior pointer returned %p\n", r);
+            bad = 1;
+        }
+    } else {
+        free(b[N / 2] + off);
+    }
     for (int i = 0; i < N && !bad; i++) {
         for (size_t j = 0; j < size; j++)
             if (b[i][j] != 'B') {

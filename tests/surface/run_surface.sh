@@ -114,6 +114,15 @@ interior_free)
     done
   done
   echo "$n_cases interior frees (37 classes, offsets 8 and 16): reported, nothing written; SIGABRT in abort mode"
+  # realloc of the same pointers, a few classes: reported, NULL, nothing moved or written.
+  for n in 48 1024 14336 40960; do
+    out=$(LD_PRELOAD="$lib" ZEROPOOL_ON_ERROR=report "$dir/interior_free" "$n" 16 realloc 2>&1); rc=$?
+    [ $rc -eq 0 ] || fail "realloc(p + 16) of a $n-byte block, report mode: exit $rc: $out"
+    grep -q '^zeropool: invalid realloc' <<<"$out" || fail "realloc(p + 16) of a $n-byte block not reported: $out"
+    out=$(LD_PRELOAD="$lib" "$dir/interior_free" "$n" 16 realloc 2>&1); rc=$?
+    [ $rc -eq 134 ] || fail "realloc(p + 16) of a $n-byte block, abort mode: exit $rc, expected SIGABRT: $out"
+  done
+  echo "interior reallocs (4 classes): reported, NULL, nothing written; SIGABRT in abort mode"
   ;;
 huge_sizes)
   if [ -n "$jemalloc_so" ]; then
