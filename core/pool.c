@@ -301,6 +301,18 @@ ZP_API size_t zp_capacity(zp_pool_t *pool, const void *buf)
     return l.err == ZP_MISUSE_NONE ? zp_slot_room(l.slot) : 0;
 }
 
+ZP_API size_t zp_claim_usable(zp_pool_t *pool, void *buf)
+{
+    zp_loc_t l = zp_locate(pool, buf);
+    if (l.err != ZP_MISUSE_NONE)
+        return 0;
+    size_t room = zp_slot_room(l.slot);
+    size_t u = room > l.size + ZP_SLACK_CHECK ? room - ZP_SLACK_CHECK : l.size;
+    if (u > l.size && !zp_resize(pool, buf, u))
+        return l.size;
+    return u;
+}
+
 /* ---- statistics ---- */
 void zp_pool_note_peak(zp_pool_t *pool, size_t now)
 {

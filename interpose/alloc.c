@@ -400,7 +400,7 @@ size_t zp_ip_usable_size(void *p)
     if (p == NULL)
         return 0;
     zp_pool_t *pool = ip_pool_of(p);
-    return pool != NULL ? zp_usable_size(pool, p) : ip_glibc_usable(p);
+    return pool != NULL ? zp_claim_usable(pool, p) : ip_glibc_usable(p);
 }
 
 /* ---- realloc ---- */

@@ -41,11 +41,10 @@ Test(preload, is_active)
     Dl_info info;
     cr_assert(dladdr(sym("malloc"), &info));
     cr_assert_not_null(strstr(info.dli_fname, "libzeropool"), "malloc comes from %s", info.dli_fname);
-    /* A pooled buffer's usable size is the request rounded up to 16; jemalloc's would be a
-     * size class (102400 here). */
+    /* A pooled buffer's usable size is the room of its slot, at least the request. */
     size_t n = test_threshold() + 100000;
     void *p = malloc(n);
-    cr_assert_eq(malloc_usable_size(p), n);
+    cr_assert_geq(malloc_usable_size(p), n);
     free(p);
 }
 
@@ -341,10 +340,33 @@ Test(preload, usable_size_both_owners)
         if (large[i] < test_threshold())
             continue;
         void *p = malloc(large[i]);
-        size_t u = malloc_usable_size(p); /* the pool's: the request, at most rounded to 16 */
-        cr_assert(u >= large[i] && u <= ((large[i] + 15) & ~(size_t)15), "%zu -> %zu", large[i], u);
+        size_t u = malloc_usable_size(p); /* the pool's: the room of its slot */
+        cr_assert_geq(u, large[i], "%zu -> %zu", large[i], u);
         memset(p, 0x22, malloc_usable_size(p));
         free(p);
+    }
+}
+
+/* The usable size of a pooled block is the room its slot has (as glibc's chunk and jemalloc's
+ * class), so that redis's sds strings and CPython can grow into it: writing all of it is not
+ * an overflow, and the free scrubs every byte of it. */
+Test(preload, usable_size_is_the_room)
+{
+    if (test_threshold() > LARGE - 8192)
+        cr_skip_test("1 MiB is not pooled at this threshold");
+    size_t n = LARGE - 8192; /* a 1 MiB slot */
+    for (int round = 0; round < 3; round++) {
+        unsigned char *p = malloc(n);
+        size_t u = malloc_usable_size(p);
+        cr_assert_geq(u, LARGE - 64, "%zu bytes in a 1 MiB slot: usable size %zu", n, u);
+        cr_assert_lt(u, LARGE + 1, "%zu bytes: usable size %zu past the slot", n, u);
+        cr_assert_eq(malloc_usable_size(p), u);
+        memset(p, 0xd7, u);
+        free(p);
+        unsigned char *q = malloc(n);
+        size_t uq = malloc_usable_size(q);
+        cr_assert(test_all_zero(q, uq), "a byte of the last block's usable size survived its free");
+        free(q);
     }
 }
 

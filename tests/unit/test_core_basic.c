@@ -336,6 +336,57 @@ Test(core_basic, resize_too_big_fails_unchanged)
 
 /* ---- aligned gets ---- */
 
+/* zp_claim_usable (malloc_usable_size): the room the slot really has, less the bytes the
+ * overflow check keeps; the buffer's size becomes it, so writing all of it is no overflow, a
+ * write past it still is, and the put scrubs every byte of it. */
+Test(core_basic, claim_usable_is_the_room)
+{
+    zp_config_t c = test_cfg(1, 4);
+    c.max_pooled_size = 8 * MiB;
+    zp_pool_t *pool = new_pool(&c);
+    misuse_log_t log = { 0 };
+    zp_pool_set_misuse_handler(pool, misuse_record, &log);
+    static const size_t sizes[] = { 1, 4095, 65536, 65537, 100000, MiB - 8192, MiB - 10,
+                                    3 * MiB + 5, 8 * MiB, 9 * MiB + 17 };
+    for (unsigned i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        size_t s = sizes[i];
+        for (unsigned aligned = 0; aligned < 2; aligned++) {
+            char *p = aligned ? zp_get_aligned(pool, s, 64 * KiB) : zp_get(pool, s);
+            cr_assert_not_null(p);
+            size_t cap = zp_capacity(pool, p);
+            size_t want = cap - ZP_SLACK_CHECK > s ? cap - ZP_SLACK_CHECK : s;
+            size_t u = zp_claim_usable(pool, p);
+            cr_assert_eq(u, want, "size %zu: usable %zu, want %zu (capacity %zu)", s, u, want, cap);
+            cr_assert_eq(zp_claim_usable(pool, p), u, "size %zu: a second ask differs", s);
+            cr_assert_eq(zp_usable_size(pool, p), u);
+            memset(p, 0x5A, u);
+            if (u < cap)
+                p[u] = 1; /* past the room reported: an overflow */
+            zp_put(pool, p);
+            cr_assert_eq(log.n, u < cap ? 1u : 0u, "size %zu: %u reports", s, log.n);
+            if (log.n)
+                cr_assert_eq(log.kind[0], ZP_MISUSE_OVERFLOW);
+            log.n = 0;
+            char *q = zp_get(pool, s);
+            if (q == p)
+                assert_zero(q, zp_capacity(pool, q));
+            zp_put(pool, q);
+            /* Written up to the room, not past it: no report, and all of it scrubbed. */
+            p = zp_get(pool, s);
+            u = zp_claim_usable(pool, p);
+            memset(p, 0x6B, u);
+            zp_put(pool, p);
+            cr_assert_eq(log.n, 0, "size %zu: writing up to the usable size was reported", s);
+            q = zp_get(pool, s);
+            if (q == p)
+                assert_zero(q, zp_capacity(pool, q));
+            zp_put(pool, q);
+        }
+    }
+    cr_assert_eq(zp_claim_usable(pool, &log), 0);
+    zp_pool_destroy(pool);
+}
+
 Test(core_basic, aligned_gets)
 {
     zp_config_t c = test_cfg(1, 4);
