@@ -77,7 +77,8 @@ typedef struct zp_stats {
 void zp_config_init(zp_config_t *cfg);
 /* A new pool; NULL cfg means zp_config_init's defaults. NULL + errno (EINVAL, ENOMEM) on failure. */
 zp_pool_t *zp_pool_new(const zp_config_t *cfg);
-/* A zeroed buffer of at least size usable bytes, page-aligned; NULL + ENOMEM. */
+/* A zeroed buffer of at least size usable bytes, 64-byte aligned (its offset in its first page
+ * varies, zp_color, unless the request fills its slot); NULL + ENOMEM. */
 void *zp_get(zp_pool_t *pool, size_t size);
 /* Scrub buf and take it back. NULL is a no-op. Misuse goes to the misuse handler. */
 void zp_put(zp_pool_t *pool, void *buf);
