@@ -10,6 +10,11 @@
  *   mix       malloc of 64K,128K,...,8M (each 1/8, fixed pseudo-random order), every byte
  *             written, free
  *   mixsmall  the same over 4K,8K,...,1M: for the ZEROPOOL_THRESHOLD sweep
+ *   copy      a block of size (each thread's own, written once) copied into a fresh block of
+ *             size + 16 after a 16-byte header, which is then freed: redis's reply to a GET
+ *             of a large value. Two large blocks 1-63 bytes apart modulo 4096 make the copy
+ *             several times slower (4K aliasing), so where an allocator starts large blocks
+ *             in their first page shows here.
  * A mix is a shuffled sequence holding each size equally often, and one iteration of the
  * harness is a whole pass over it, so every run and every allocator does the same work: sizes
  * that differ 128-fold make a run of a few random draws meaningless (its time is the luck of
@@ -26,8 +31,8 @@
 #define SEQ_LEN 72 /* a pass over a mix: each of its 8 (or 9) sizes 9 (or 8) times */
 #define MAX_THREADS 64
 
-enum { P_FULL, P_PAGE, P_CALLOC, P_MIX, P_MIXSMALL, P_COUNT };
-static const char *const pat_name[P_COUNT] = {"full", "page", "calloc", "mix", "mixsmall"};
+enum { P_FULL, P_PAGE, P_CALLOC, P_COPY, P_MIX, P_MIXSMALL, P_COUNT };
+static const char *const pat_name[P_COUNT] = {"full", "page", "calloc", "copy", "mix", "mixsmall"};
 
 static size_t seq_mix[SEQ_LEN], seq_small[SEQ_LEN];
 
@@ -48,6 +53,7 @@ typedef struct churn {
     int pat;
     size_t size;
     uint64_t pos[MAX_THREADS]; /* each thread walks the size sequence from its own offset */
+    char *src[MAX_THREADS];    /* copy: each thread's source block */
 } churn_t;
 
 static void fail_oom(size_t n)
@@ -81,6 +87,16 @@ static void body(void *ctx, unsigned tid, uint64_t iters)
             if (!(p = calloc(1, n)))
                 fail_oom(n);
             memset(p, 0xA5, n < 4096 ? n : 4096);
+            break;
+        case P_COPY:
+            if (!c->src[tid]) {
+                if (!(c->src[tid] = malloc(n)))
+                    fail_oom(n);
+                memset(c->src[tid], 0x5A, n);
+            }
+            if (!(p = malloc(n + 16)))
+                fail_oom(n + 16);
+            memcpy(p + 16, c->src[tid], n);
             break;
         default:
             n = seq[pos++ % SEQ_LEN];
@@ -119,7 +135,7 @@ static int parse_list(char *s, size_t *out, int max, bool sizes)
 int main(int argc, char **argv)
 {
     argc = bh_parse(argc, argv);
-    char pats_def[] = "full,page,calloc,mix", sizes_def[] = "64K,256K,1M,4M,16M", thr_def[] = "1,2";
+    char pats_def[] = "full,page,calloc,copy,mix", sizes_def[] = "64K,256K,1M,4M,16M", thr_def[] = "1,2";
     char *pats_s = pats_def, *sizes_s = sizes_def, *thr_s = thr_def;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--patterns") && i + 1 < argc)
@@ -170,6 +186,8 @@ int main(int argc, char **argv)
                                 .body = body, .ctx = &c,
                                 .ops_per_iter = pat >= P_MIX ? SEQ_LEN : 1};
                 bh_measure(&bc, NULL);
+                for (unsigned k = 0; k < MAX_THREADS; k++)
+                    free(c.src[k]);
             }
         }
     }

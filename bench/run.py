@@ -309,6 +309,8 @@ def target_values(t):
         return g, ", ".join(f"{p.split()[0][5:]} {fmt_ratio(v)}" for p, v in rs.items())
     g, d = per_size("churn.full")
     add("large churn, every byte written (geomean 64K..16M)", g, 2.1, detail=d)
+    g, d = per_size("churn.copy")
+    add("copy between two large blocks (geomean 64K..16M)", g, 1.3, detail=d)
     g, d = per_size("churn.calloc")
     add("calloc + 4 KiB written (geomean 64K..16M)", g, 1.0, detail=d)
     add("mix 64K..8M, every byte written", t.ratio("churn.mix", "size=64K-8M threads=1", z), 1.8)
@@ -388,6 +390,7 @@ def churn_tables(t, allocs):
     for b, title in (("churn.full", "malloc + write every byte + free"),
                      ("churn.page", "malloc + write 4 KiB + free"),
                      ("churn.calloc", "calloc + write 4 KiB + free"),
+                     ("churn.copy", "copy a block into a fresh block of size + 16 (redis's reply), free it"),
                      ("churn.mix", "mix of 64K..8M, every byte written")):
         ps = t.params(b)
         if not ps:

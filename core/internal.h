@@ -215,7 +215,23 @@ struct zp_pool {
 zp_slot_t *zp_span_carve(zp_pool_t *pool, unsigned cls);
 /* A direct mapping of size bytes aligned to align, with address space for `room` bytes (>= size)
  * to grow into in place. */
-void *zp_direct_get(zp_pool_t *pool, size_t size, size_t align, size_t room, zp_slot_t **slot_out);
+void *zp_direct_get(zp_pool_t *pool, size_t size, size_t align, size_t room, size_t color,
+                    zp_slot_t **slot_out);
+/* Where a large buffer starts in its first page: a multiple of 64 below the page, varying
+ * from slot to slot (from the slot's address), at most left (the room past the request), so
+ * that two buffers are rarely 1-63 bytes apart modulo 4096 (4K aliasing: a copy from one to
+ * the other runs several times slower), as jemalloc's cache-oblivious large allocations.
+ * want: that offset if it fits (a realloc keeps its page offset so its pages can move),
+ * ZP_COLOR_ANY for the slot's own. */
+#define ZP_COLOR_ANY ((size_t)-1)
+#define ZP_COLOR_STEP ((size_t)64)
+static inline size_t zp_color(uintptr_t base, size_t left, size_t want)
+{
+    size_t c = want != ZP_COLOR_ANY
+                   ? want
+                   : (size_t)((((uint64_t)base >> 12) * 0x9E3779B97F4A7C15ull) >> 58) * ZP_COLOR_STEP;
+    return c <= left ? c : left & ~(ZP_COLOR_STEP - 1);
+}
 /* Grow or shrink a live direct buffer in place to size bytes: whole pages past its end are
  * committed or given back (the bytes past size in its last page are the caller's). False,
  * buffer unchanged, when its address space is too small or the commit fails. */
@@ -238,8 +254,10 @@ static inline char *zp_slot_base(const zp_slot_t *s)
 static inline char *zp_slot_mem(const zp_slot_t *s, size_t *bytes)
 {
     if (s->span->direct) {
-        *bytes = s->extent - s->user_off;
-        return s->span->base + s->user_off;
+        /* A color (below 4096, zp_color) lives in the first page; an alignment is pages. */
+        size_t from = s->user_off - s->user_off % 4096;
+        *bytes = s->extent - from;
+        return s->span->base + from;
     }
     *bytes = s->span->slot_bytes;
     return zp_slot_base(s);

@@ -224,7 +224,8 @@ zp_slot_t *zp_span_carve(zp_pool_t *pool, unsigned cls)
 /* A direct mapping for a request above max_pooled_size: reuse a released one that is big
  * enough (its address space was kept), else reserve a new span of one slot, with room to grow
  * if that much address space is there. */
-void *zp_direct_get(zp_pool_t *pool, size_t size, size_t align, size_t room, zp_slot_t **slot_out)
+void *zp_direct_get(zp_pool_t *pool, size_t size, size_t align, size_t room, size_t color,
+                    zp_slot_t **slot_out)
 {
     if (align < zp_os_page)
         align = zp_os_page;
@@ -255,8 +256,16 @@ void *zp_direct_get(zp_pool_t *pool, size_t size, size_t align, size_t room, zp_
     zp_slot_t *s = &sp->slots[0];
     uintptr_t start = (uintptr_t)sp->base;
     uintptr_t user = (start + align - 1) & ~(uintptr_t)(align - 1);
+    /* Within the last page's slack, so that the guard stays right after the end; a realloc's
+     * page offset wherever it fits, so that its pages can move (the guard then follows the
+     * page the buffer ends in, as after a growth in place). */
+    if (align == zp_os_page)
+        user += zp_color(start,
+                         color == ZP_COLOR_ANY ? zp_round_up(size, zp_os_page) - size
+                                               : sp->slot_bytes - (user - start) - size,
+                         color);
     s->user_off = user - start;
-    s->extent = need;
+    s->extent = zp_round_up(s->user_off + size, zp_os_page);
     /* Commit only what this use needs, from the aligned start: the guard sits right after it
      * and the alignment pad costs nothing. */
     size_t bytes;

@@ -78,7 +78,8 @@ typedef struct zp_stats {
 void zp_config_init(zp_config_t *cfg);
 /* A new pool; NULL cfg means zp_config_init's defaults. NULL + errno (EINVAL, ENOMEM) on failure. */
 zp_pool_t *zp_pool_new(const zp_config_t *cfg);
-/* A zeroed buffer of at least size usable bytes, page-aligned; NULL + ENOMEM. */
+/* A zeroed buffer of at least size usable bytes, 64-byte aligned (its offset in its first page
+ * varies, zp_color, unless the request fills its slot); NULL + ENOMEM. */
 void *zp_get(zp_pool_t *pool, size_t size);
 /* Scrub buf and take it back. NULL is a no-op. Misuse goes to the misuse handler. */
 void zp_put(zp_pool_t *pool, void *buf);
@@ -86,6 +87,12 @@ void zp_put(zp_pool_t *pool, void *buf);
  * that every byte past it is slack that zp_put can check for overflow. 0 if buf is not a
  * live buffer of this pool. */
 size_t zp_usable_size(zp_pool_t *pool, const void *buf);
+/* The room a live buffer really has (its slot, less the ZP_SLACK_CHECK bytes the overflow
+ * check keeps; at least its size), handed to the program: the buffer's size becomes it, so
+ * writing all of it is no overflow, the slack is checked from there on and the put scrubs all
+ * of it. What malloc_usable_size returns, as glibc's chunk and jemalloc's class size. 0 if buf
+ * is not a live buffer of this pool. */
+size_t zp_claim_usable(zp_pool_t *pool, void *buf);
 /* Counters summed over the shards and every thread's cache. */
 void zp_pool_stats(zp_pool_t *pool, zp_stats_t *out);
 /* For a signal handler about to read the statistics: true when none of the pool's locks is

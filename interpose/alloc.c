@@ -163,7 +163,8 @@ static void *ip_large(size_t n, size_t align, bool zero)
     zp_pool_t *pool = zp_ip_pool_get();
     if (pool != NULL) {
         int e = errno;
-        void *p = align > (size_t)getpagesize() ? zp_get_aligned(pool, n, align) : zp_get(pool, n);
+        /* Past 64 bytes, the alignment asked for: a large buffer's start varies by 64. */
+        void *p = align > 64 ? zp_get_aligned(pool, n, align) : zp_get(pool, n);
         errno = e;
         if (p != NULL) {
             if (ZP_UNLIKELY(zp_ip.opts.trace_alloc))
@@ -398,7 +399,7 @@ size_t zp_ip_usable_size(void *p)
     if (p == NULL)
         return 0;
     zp_pool_t *pool = ip_pool_of(p);
-    return pool != NULL ? zp_usable_size(pool, p) : ip_glibc_usable(p);
+    return pool != NULL ? zp_claim_usable(pool, p) : ip_glibc_usable(p);
 }
 
 /* ---- realloc ---- */

@@ -232,7 +232,8 @@ static void fz_adopt(fz_model_t *m, char *p, size_t size, size_t align, const ch
         return;
     CHECK(p != NULL, "op %u: %s(%zu, align %zu) failed: %s", m->op, what, size, align,
           strerror(errno));
-    CHECK((uintptr_t)p % m->page == 0 && (uintptr_t)p % align == 0,
+    /* 64 bytes at least: a large buffer starts at a varying offset in its first page. */
+    CHECK((uintptr_t)p % 64 == 0 && (uintptr_t)p % align == 0,
           "op %u: %s(%zu, align %zu) = %p is not aligned", m->op, what, size, align, (void *)p);
     size_t cap = zp_capacity(m->pool, p);
     CHECK(cap >= want, "op %u: %s(%zu) = %p has capacity %zu", m->op, what, size, (void *)p, cap);
@@ -468,7 +469,8 @@ static void fz_op_misuse(fz_model_t *m, fz_in_t *in)
         fz_handle_t *h = &m->h[i];
         /* zeropool scrubs through the end of the page that holds the last byte, and reports
          * a non-zero byte in the first 64 bytes of slack; later pages are out of reach. */
-        size_t pend = (h->size + m->page - 1) / m->page * m->page;
+        size_t first = (uintptr_t)h->p % m->page; /* where it starts in its first page */
+        size_t pend = (first + h->size + m->page - 1) / m->page * m->page - first;
         if (pend > h->cap)
             pend = h->cap;
         size_t room = pend - h->size;

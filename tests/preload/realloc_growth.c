@@ -108,7 +108,7 @@ int main(void)
     size_t small = 3 * MiB + 77;
     unsigned char *r = realloc(q, small);
     CHECK(r != NULL && first_wrong(r, small) == (size_t)-1, "shrink into the pool: contents");
-    CHECK(r == NULL || malloc_usable_size(r) == small, "usable size after shrink");
+    CHECK(r == NULL || malloc_usable_size(r) >= small, "usable size after shrink");
     free(r);
     return test_failures ? 1 : 0;
 }

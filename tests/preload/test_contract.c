@@ -41,11 +41,10 @@ Test(preload, is_active)
     Dl_info info;
     cr_assert(dladdr(sym("malloc"), &info));
     cr_assert_not_null(strstr(info.dli_fname, "libzeropool"), "malloc comes from %s", info.dli_fname);
-    /* A pooled buffer's usable size is the request rounded up to 16; jemalloc's would be a
-     * size class (102400 here). */
+    /* A pooled buffer's usable size is the room of its slot, at least the request. */
     size_t n = test_threshold() + 100000;
     void *p = malloc(n);
-    cr_assert_eq(malloc_usable_size(p), n);
+    cr_assert_geq(malloc_usable_size(p), n);
     free(p);
 }
 
@@ -221,14 +220,15 @@ Test(preload, realloc_shrink_zeroes_tail)
 
 Test(preload, realloc_grows_in_place_in_pool)
 {
-    /* LARGE - 8 KiB lives in a 1 MiB slot: growing to LARGE stays where it is. */
+    /* LARGE - 8 KiB lives in a 1 MiB slot, starting less than a page into it: growing to
+     * LARGE - 4 KiB stays where it is. */
     if (test_threshold() > LARGE - 8192)
         cr_skip_test("1 MiB is not pooled at this threshold");
     unsigned char *p = malloc(LARGE - 8192);
     memset(p, 0x99, LARGE - 8192);
-    unsigned char *q = realloc(p, LARGE);
+    unsigned char *q = realloc(p, LARGE - 4096);
     cr_assert_eq(q, p);
-    cr_assert(test_all_zero(q + LARGE - 8192, 8192));
+    cr_assert(test_all_zero(q + LARGE - 8192, 4096));
     free(q);
 }
 
@@ -341,10 +341,34 @@ Test(preload, usable_size_both_owners)
         if (large[i] < test_threshold())
             continue;
         void *p = malloc(large[i]);
-        size_t u = malloc_usable_size(p); /* the pool's: the request, at most rounded to 16 */
-        cr_assert(u >= large[i] && u <= ((large[i] + 15) & ~(size_t)15), "%zu -> %zu", large[i], u);
+        size_t u = malloc_usable_size(p); /* the pool's: the room of its slot */
+        cr_assert_geq(u, large[i], "%zu -> %zu", large[i], u);
         memset(p, 0x22, malloc_usable_size(p));
         free(p);
+    }
+}
+
+/* The usable size of a pooled block is the room its slot has (as glibc's chunk and jemalloc's
+ * class), so that redis's sds strings and CPython can grow into it: writing all of it is not
+ * an overflow, and the free scrubs every byte of it. */
+Test(preload, usable_size_is_the_room)
+{
+    if (test_threshold() > LARGE - 8192)
+        cr_skip_test("1 MiB is not pooled at this threshold");
+    size_t n = LARGE - 8192; /* a 1 MiB slot */
+    for (int round = 0; round < 3; round++) {
+        unsigned char *p = malloc(n);
+        size_t u = malloc_usable_size(p);
+        size_t off = (uintptr_t)p % 4096; /* where it starts in its slot */
+        cr_assert_eq(off + u, LARGE - 64, "%zu bytes at %zu into a 1 MiB slot: usable size %zu", n,
+                     off, u);
+        cr_assert_eq(malloc_usable_size(p), u);
+        memset(p, 0xd7, u);
+        free(p);
+        unsigned char *q = malloc(n);
+        size_t uq = malloc_usable_size(q);
+        cr_assert(test_all_zero(q, uq), "a byte of the last block's usable size survived its free");
+        free(q);
     }
 }
 

@@ -20,7 +20,8 @@ static void reuse_cycle(zp_pool_t *pool, const size_t *sizes, unsigned nsizes, u
             memset(p, 0xA5, us);
             zp_put(pool, p);
             unsigned char *q = zp_get(pool, s2);
-            cr_assert_eq(q, p, "size %zu after %zu: a different buffer (%p, not %p): the test "
+            cr_assert_eq((uintptr_t)q / page_size(), (uintptr_t)p / page_size(),
+                         "size %zu after %zu: a different buffer (%p, not %p): the test "
                          "could not check the scrub", s2, s1, (void *)q, (void *)p);
             cr_assert_geq(zp_usable_size(pool, q), s2);
             assert_zero(q, zp_capacity(pool, q));
@@ -107,8 +108,10 @@ Test(core_basic, class_boundaries)
         void *q = zp_get(pool, cb + 1);
         cr_assert_not_null(q);
         if (i + 1 < n) {
-            cr_assert_eq(zp_capacity(pool, q), cs[i + 1].size, "size %zu: capacity %zu, want %zu",
-                         cb + 1, zp_capacity(pool, q), cs[i + 1].size);
+            /* From where the buffer starts in its slot (zp_color) */
+            cr_assert_eq(zp_capacity(pool, q) + (uintptr_t)q % page_size(), cs[i + 1].size,
+                         "size %zu: capacity %zu, want %zu", cb + 1, zp_capacity(pool, q),
+                         cs[i + 1].size);
         } else { /* past the largest class: a direct mapping */
             zp_stats_t st = stats_of(pool);
             cr_assert_eq(st.direct, 1);
@@ -128,10 +131,11 @@ Test(core_basic, class_boundaries)
     for (unsigned i = 0; i < 7; i++) {
         void *p = zp_get(pool, sizes[i]);
         cr_assert_not_null(p, "size %zu", sizes[i]);
-        cr_assert_eq(zp_capacity(pool, p), want, "size %zu: capacity %zu", sizes[i],
+        size_t off = (uintptr_t)p % page_size(); /* zp_color */
+        cr_assert_eq(zp_capacity(pool, p) + off, want, "size %zu: capacity %zu", sizes[i],
                      zp_capacity(pool, p));
         cr_assert_geq(zp_usable_size(pool, p), sizes[i] ? sizes[i] : 1);
-        cr_assert_eq((uintptr_t)p % page_size(), 0);
+        cr_assert_eq(off % 64, 0);
         zp_put(pool, p);
     }
     zp_pool_destroy(pool);
@@ -225,6 +229,7 @@ Test(core_basic, usable_size_and_capacity)
         /* Exact: every byte past it is slack that the overflow check may read. */
         cr_assert_eq(us, s, "size %zu: usable %zu", s, us);
         cr_assert_geq(cap, us, "size %zu: capacity %zu < usable %zu", s, cap, us);
+        cap += (uintptr_t)p % page_size(); /* the slot, from where the buffer starts in it */
         if (s <= 8 * MiB)
             cr_assert_eq(cap, zp_class_bytes(zp_class_index(s < 65536 ? 65536 : s, 12), 12),
                          "size %zu: capacity %zu is not its class size", s, cap);
@@ -336,6 +341,100 @@ Test(core_basic, resize_too_big_fails_unchanged)
 
 /* ---- aligned gets ---- */
 
+/* zp_claim_usable (malloc_usable_size): the room the slot really has, less the bytes the
+ * overflow check keeps; the buffer's size becomes it, so writing all of it is no overflow, a
+ * write past it still is, and the put scrubs every byte of it. */
+Test(core_basic, claim_usable_is_the_room)
+{
+    zp_config_t c = test_cfg(1, 4);
+    c.max_pooled_size = 8 * MiB;
+    zp_pool_t *pool = new_pool(&c);
+    misuse_log_t log = { 0 };
+    zp_pool_set_misuse_handler(pool, misuse_record, &log);
+    static const size_t sizes[] = { 1, 4095, 65536, 65537, 100000, MiB - 8192, MiB - 10,
+                                    3 * MiB + 5, 8 * MiB, 9 * MiB + 17 };
+    for (unsigned i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        size_t s = sizes[i];
+        for (unsigned aligned = 0; aligned < 2; aligned++) {
+            char *p = aligned ? zp_get_aligned(pool, s, 64 * KiB) : zp_get(pool, s);
+            cr_assert_not_null(p);
+            size_t cap = zp_capacity(pool, p);
+            size_t want = cap - ZP_SLACK_CHECK > s ? cap - ZP_SLACK_CHECK : s;
+            size_t u = zp_claim_usable(pool, p);
+            cr_assert_eq(u, want, "size %zu: usable %zu, want %zu (capacity %zu)", s, u, want, cap);
+            cr_assert_eq(zp_claim_usable(pool, p), u, "size %zu: a second ask differs", s);
+            cr_assert_eq(zp_usable_size(pool, p), u);
+            memset(p, 0x5A, u);
+            if (u < cap)
+                p[u] = 1; /* past the room reported: an overflow */
+            zp_put(pool, p);
+            cr_assert_eq(log.n, u < cap ? 1u : 0u, "size %zu: %u reports", s, log.n);
+            if (log.n)
+                cr_assert_eq(log.kind[0], ZP_MISUSE_OVERFLOW);
+            log.n = 0;
+            char *q = zp_get(pool, s);
+            if (q == p)
+                assert_zero(q, zp_capacity(pool, q));
+            zp_put(pool, q);
+            /* Written up to the room, not past it: no report, and all of it scrubbed. */
+            p = zp_get(pool, s);
+            u = zp_claim_usable(pool, p);
+            memset(p, 0x6B, u);
+            zp_put(pool, p);
+            cr_assert_eq(log.n, 0, "size %zu: writing up to the usable size was reported", s);
+            q = zp_get(pool, s);
+            if (q == p)
+                assert_zero(q, zp_capacity(pool, q));
+            zp_put(pool, q);
+        }
+    }
+    cr_assert_eq(zp_claim_usable(pool, &log), 0);
+    zp_pool_destroy(pool);
+}
+
+/* Large buffers start at a varying multiple of 64 bytes into their first page (4K aliasing:
+ * a copy between two buffers whose starts are 1-63 bytes apart modulo 4096 runs several times
+ * slower), unless the request fills its slot; aligned gets keep their alignment. */
+Test(core_basic, buffers_off_the_page_boundary)
+{
+    zp_config_t c = test_cfg(1, 0);
+    c.max_pooled_size = 16 * MiB;
+    zp_pool_t *pool = new_pool(&c);
+    static const size_t sizes[] = { 70000, 100000, MiB - 8192, 3 * MiB + 5, 20 * MiB + 3 };
+    for (unsigned i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        char *p[8];
+        unsigned offsets = 0;
+        uint64_t seen = 0;
+        for (unsigned k = 0; k < 8; k++) {
+            p[k] = zp_get(pool, sizes[i]);
+            cr_assert_not_null(p[k]);
+            size_t off = (uintptr_t)p[k] % page_size();
+            cr_assert_eq(off % 64, 0, "size %zu: %p not 64-byte aligned", sizes[i], (void *)p[k]);
+            cr_assert_leq(off + sizes[i], zp_capacity(pool, p[k]) + off);
+            if (!(seen & ((uint64_t)1 << (off / 64))))
+                offsets++;
+            seen |= (uint64_t)1 << (off / 64);
+            memset(p[k], 0x3C, sizes[i]);
+        }
+        cr_assert_geq(offsets, 2, "size %zu: 8 buffers, all at one offset in their page", sizes[i]);
+        for (unsigned k = 0; k < 8; k++)
+            zp_put(pool, p[k]);
+        char *q = zp_get(pool, sizes[i]);
+        assert_zero(q, zp_capacity(pool, q));
+        zp_put(pool, q);
+    }
+    /* A request that fills its slot starts at the slot: the guard right after its end. */
+    char *f = zp_get(pool, MiB);
+    cr_assert_eq((uintptr_t)f % page_size(), 0);
+    zp_put(pool, f);
+    for (size_t align = 128; align <= 4 * MiB; align *= 2) {
+        char *a = zp_get_aligned(pool, 100000, align);
+        cr_assert_eq((uintptr_t)a % align, 0, "%p not aligned to %zu", (void *)a, align);
+        zp_put(pool, a);
+    }
+    zp_pool_destroy(pool);
+}
+
 Test(core_basic, aligned_gets)
 {
     zp_config_t c = test_cfg(1, 4);
@@ -368,10 +467,10 @@ Test(core_basic, aligned_gets)
         assert_zero(p, zp_capacity(pool, p));
         zp_put(pool, p);
     }
-    /* Small alignments are page alignment. */
+    /* Small alignments are the 64 bytes every buffer has (zp_color). */
     void *p = zp_get_aligned(pool, 100, 16);
     cr_assert_not_null(p);
-    cr_assert_eq((uintptr_t)p % page_size(), 0);
+    cr_assert_eq((uintptr_t)p % 64, 0);
     zp_put(pool, p);
     /* Not a power of two: NULL + EINVAL. */
     size_t bad[] = { 0, 3, 12 * KiB, 3 * MiB, SIZE_MAX };
@@ -430,7 +529,8 @@ Test(core_basic, direct_mappings_released_on_put)
         cr_assert_geq(us, sz - (i % 3) * 100000);
         assert_zero(p, us);
         memset(p, 0xEE, us);
-        cr_assert_eq(resident_pages(p, us), (us + page_size() - 1) / page_size());
+        size_t off = (uintptr_t)p % page_size();
+        cr_assert_eq(resident_pages(p - off, off + us), (off + us + page_size() - 1) / page_size());
         zp_put(pool, p);
         cr_assert_eq(resident_pages(p, us), 0, "cycle %u: direct buffer still resident after put", i);
         zp_stats_t st = stats_of(pool);
@@ -440,7 +540,8 @@ Test(core_basic, direct_mappings_released_on_put)
             first = p;
             reserved = st.reserved_bytes;
         } else {
-            cr_assert_eq(p, first, "cycle %u: direct buffer at a new address", i);
+            cr_assert_eq((uintptr_t)p / page_size(), (uintptr_t)first / page_size(),
+                         "cycle %u: direct buffer at a new address", i);
             cr_assert_eq(st.reserved_bytes, reserved, "cycle %u: reserved grew %llu -> %llu", i,
                          (unsigned long long)reserved, (unsigned long long)st.reserved_bytes);
         }

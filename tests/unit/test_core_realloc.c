@@ -45,9 +45,21 @@ static void assert_faults(void *addr, const char *what)
               "(status 0x%x): %s", what, addr, ws, out);
 }
 
+/* The page a buffer starts in (a buffer starts at a varying 64-byte offset in it, zp_color). */
+static unsigned char *page_floor(void *p)
+{
+    return (unsigned char *)((uintptr_t)p & ~(uintptr_t)(page_size() - 1));
+}
+
 static size_t round_page(size_t n)
 {
     return (n + page_size() - 1) & ~(page_size() - 1);
+}
+
+/* Where the guard after n bytes at p is: right after the page the buffer ends in. */
+static unsigned char *guard_of(void *p, size_t n)
+{
+    return page_floor(p) + round_page((size_t)((unsigned char *)p - page_floor(p)) + n);
 }
 
 /* A pooled buffer grown past its slot moves by its pages: the contents follow, the new part is
@@ -73,6 +85,34 @@ Test(core_realloc, pooled_grow_moves_pages)
     zp_put(pool, q);
     zp_stats_t st = stats_of(pool);
     cr_assert_eq(st.live_bytes, 0);
+    zp_pool_destroy(pool);
+}
+
+/* A buffer starts at a varying offset in its first page (zp_color): a move keeps that offset,
+ * so that its pages move, into the pool and into a direct mapping alike. */
+Test(core_realloc, moves_keep_the_page_offset)
+{
+    zp_config_t c = test_cfg(1, 4);
+    c.max_pooled_size = 4 * MiB;
+    zp_pool_t *pool = new_pool(&c);
+    size_t sizes[] = { 300000, MiB + 3000, 3 * MiB + 5, 12 * MiB, 30 * MiB };
+    for (unsigned k = 0; k < 8; k++) {
+        unsigned char *p = zp_get(pool, sizes[0]);
+        fill(p, 0, sizes[0], 5);
+        for (unsigned i = 1; i < sizeof sizes / sizeof sizes[0]; i++) {
+            size_t off = (uintptr_t)p % page_size();
+            unsigned char *q = zp_realloc(pool, p, sizes[i]);
+            cr_assert_not_null(q);
+            cr_assert_eq((uintptr_t)q % page_size(), off, "%zu -> %zu: offset %zu -> %zu",
+                         sizes[i - 1], sizes[i], off, (size_t)((uintptr_t)q % page_size()));
+            assert_content(q, sizes[0], 5);
+            if (q != p)
+                cr_assert_eq(resident_pages(page_floor(p), off + sizes[i - 1]), 0,
+                             "%zu -> %zu: copied, not moved", sizes[i - 1], sizes[i]);
+            p = q;
+        }
+        zp_put(pool, p);
+    }
     zp_pool_destroy(pool);
 }
 
@@ -128,7 +168,7 @@ Test(core_realloc, direct_grow_and_shrink_in_place)
     cr_assert_eq(q, p, "growth within the mapping's address space moved");
     assert_content(q, n1, 1);
     assert_zero(q + n1, n2 - n1);
-    assert_faults(q + round_page(n2), "guard after the grown buffer");
+    assert_faults(guard_of(q, n2), "guard after the grown buffer");
     fill(q, n1, n2, 1);
     /* Past the mapping: a move by pages, to a mapping that leaves room. */
     size_t n3 = 24 * MiB;
@@ -143,7 +183,7 @@ Test(core_realloc, direct_grow_and_shrink_in_place)
     cr_assert_eq(s, r, "the moved buffer has no room to grow in place");
     assert_content(s, n2, 1);
     assert_zero(s + n2, n4 - n2);
-    assert_faults(s + round_page(n4), "guard after the regrown buffer");
+    assert_faults(guard_of(s, n4), "guard after the regrown buffer");
     fill(s, 0, n4, 5);
     /* Shrink in place: the dropped pages go back, the last page's tail is zero. */
     size_t n5 = 30 * MiB + 123;
@@ -151,10 +191,11 @@ Test(core_realloc, direct_grow_and_shrink_in_place)
     cr_assert_eq(t, s, "a direct shrink moved");
     cr_assert_eq(zp_usable_size(pool, t), n5);
     assert_content(t, n5, 5);
-    assert_zero(t + n5, round_page(n5) - n5);
-    cr_assert_eq(resident_pages(t + round_page(n5), n4 - round_page(n5)), 0,
+    unsigned char *end5 = guard_of(t, n5), *end4 = guard_of(t, n4);
+    assert_zero(t + n5, (size_t)(end5 - (t + n5)));
+    cr_assert_eq(resident_pages(end5, (size_t)(end4 - end5)), 0,
                  "the dropped pages are still resident");
-    assert_faults(t + round_page(n5), "guard after the shrunk buffer");
+    assert_faults(guard_of(t, n5), "guard after the shrunk buffer");
     zp_put(pool, t);
     zp_stats_t st = stats_of(pool);
     cr_assert_eq(st.live_bytes, 0, "live %llu", (unsigned long long)st.live_bytes);

@@ -208,9 +208,10 @@ Test(core_span, miss_served_by_larger_resident_buffer)
     zp_put(pool, big);
     uint64_t fresh = stats_of(pool).fresh;
     char *p = zp_get(pool, 7 * MiB);
-    cr_assert_eq(p, big, "a 7 MiB miss should reuse the free 12 MiB buffer");
+    cr_assert_eq((uintptr_t)p & ~(uintptr_t)(page_size() - 1), (uintptr_t)big,
+                 "a 7 MiB miss should reuse the free 12 MiB buffer");
     cr_assert_eq(stats_of(pool).fresh, fresh);
-    cr_assert_eq(first_nonzero(p, 12 * MiB), SIZE_MAX, "the reused buffer is not zero");
+    cr_assert_eq(first_nonzero(big, 12 * MiB), SIZE_MAX, "the reused buffer is not zero");
     cr_assert_eq(zp_usable_size(pool, p), 7 * MiB);
     memset(p, 0x5A, 7 * MiB);
     zp_put(pool, p);
@@ -224,6 +225,36 @@ Test(core_span, miss_served_by_larger_resident_buffer)
     cr_assert_eq(r, big);
     cr_assert_eq(first_nonzero(r, 12 * MiB), SIZE_MAX);
     zp_put(pool, r);
+    zp_pool_destroy(pool);
+}
+
+/* A resident buffer small enough to sit in a cache (up to 2 MiB) is scrubbed by stores
+ * without being read first: a memset of cached lines costs less than reading them (1 MiB:
+ * 21 us against 28 us; 2 MiB: 42 against 85), and calloc of 1 MiB then free spent most of its
+ * time reading. Every byte is still zero afterwards. */
+Test(core_span, cached_buffer_written_not_read)
+{
+    zp_config_t c = test_cfg(1, 0);
+    zp_pool_t *pool = new_pool(&c);
+    static const size_t sizes[] = { MiB, 2 * MiB };
+    for (unsigned k = 0; k < 2; k++) {
+        size_t n = sizes[k];
+        char *p = zp_get(pool, n);
+        memset(p, 0x11, n);
+        zp_put(pool, p); /* first put: fully resident from now on */
+        for (unsigned i = 0; i < 3; i++) {
+            char *q = zp_get(pool, n);
+            cr_assert_eq(q, p);
+            q[4096 * i] = 1;
+            uint64_t before = stats_of(pool).bytes_scrubbed;
+            zp_put(pool, q);
+            cr_expect_eq(stats_of(pool).bytes_scrubbed - before, n, "%zu: put %u stored %llu bytes",
+                         n, i, (unsigned long long)(stats_of(pool).bytes_scrubbed - before));
+        }
+        cr_assert_eq(zp_get(pool, n), p);
+        cr_assert_eq(first_nonzero(p, n), SIZE_MAX);
+        zp_put(pool, p);
+    }
     zp_pool_destroy(pool);
 }
 
