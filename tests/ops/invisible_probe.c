@@ -62,7 +62,10 @@ static int count_handlers(void)
     static const int sigs[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGALRM, SIGCHLD, SIGUSR1};
     for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
         struct sigaction sa;
-        if (sigaction(sigs[i], NULL, &sa) == 0 && sa.sa_handler != SIG_DFL)
+        /* SIG_IGN is inherited, never ours: a job a non-interactive shell puts in the
+         * background (CI's runner may be one) starts with SIGINT and SIGQUIT ignored. */
+        if (sigaction(sigs[i], NULL, &sa) == 0 && sa.sa_handler != SIG_DFL &&
+            sa.sa_handler != SIG_IGN)
             n++;
     }
     return n;
