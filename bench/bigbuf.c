@@ -10,6 +10,8 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "harness.h"
+
 #define LIVE 20
 #define MiB ((size_t)1 << 20)
 
@@ -23,19 +25,6 @@ static uint64_t next_rand(void)
     return seed;
 }
 
-static double now_ns(clockid_t clk)
-{
-    struct timespec ts;
-    clock_gettime(clk, &ts);
-    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 int main(int argc, char **argv)
 {
     unsigned steps = argc > 1 ? (unsigned)strtoul(argv[1], NULL, 10) : 400;
@@ -43,7 +32,7 @@ int main(int argc, char **argv)
     volatile unsigned char sink = 0;
     double runs[5], cpu[5];
     for (unsigned r = 0; r < 5; r++) {
-        double t0 = now_ns(CLOCK_MONOTONIC), c0 = now_ns(CLOCK_PROCESS_CPUTIME_ID);
+        double t0 = bh_clock_ns(CLOCK_MONOTONIC), c0 = bh_clock_ns(CLOCK_PROCESS_CPUTIME_ID);
         for (unsigned i = 0; i < steps; i++) {
             unsigned k = (unsigned)(next_rand() % LIVE);
             free(live[k]);
@@ -56,13 +45,13 @@ int main(int argc, char **argv)
             memset(live[k], 0, n);
             sink ^= (unsigned char)live[k][n / 2];
         }
-        runs[r] = (now_ns(CLOCK_MONOTONIC) - t0) / steps;
-        cpu[r] = (now_ns(CLOCK_PROCESS_CPUTIME_ID) - c0) / steps;
+        runs[r] = (bh_clock_ns(CLOCK_MONOTONIC) - t0) / steps;
+        cpu[r] = (bh_clock_ns(CLOCK_PROCESS_CPUTIME_ID) - c0) / steps;
     }
     for (unsigned k = 0; k < LIVE; k++)
         free(live[k]);
-    qsort(runs, 5, sizeof runs[0], cmp_double);
-    qsort(cpu, 5, sizeof cpu[0], cmp_double);
+    qsort(runs, 5, sizeof runs[0], bh_cmp_double);
+    qsort(cpu, 5, sizeof cpu[0], bh_cmp_double);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     printf("bigbuf ns_per_step %.0f peak_rss_kib %ld cpu_ns_per_step %.0f\n", runs[2], ru.ru_maxrss,

@@ -11,21 +11,10 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "harness.h"
+
 #define MiB ((size_t)1 << 20)
 #define RUNS 3
-
-static double now_ns(clockid_t clk)
-{
-    struct timespec ts;
-    clock_gettime(clk, &ts);
-    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 int main(int argc, char **argv)
 {
@@ -33,7 +22,7 @@ int main(int argc, char **argv)
     volatile unsigned char sink = 0;
     double runs[RUNS], cpu[RUNS];
     for (unsigned r = 0; r < RUNS; r++) {
-        double t0 = now_ns(CLOCK_MONOTONIC), c0 = now_ns(CLOCK_PROCESS_CPUTIME_ID);
+        double t0 = bh_clock_ns(CLOCK_MONOTONIC), c0 = bh_clock_ns(CLOCK_PROCESS_CPUTIME_ID);
         unsigned char *p = NULL;
         for (size_t n = 1; n <= top; n++) {
             unsigned char *q = realloc(p, n * MiB);
@@ -46,11 +35,11 @@ int main(int argc, char **argv)
             sink ^= p[(n - 1) * MiB / 2];
         }
         free(p);
-        runs[r] = (now_ns(CLOCK_MONOTONIC) - t0) / 1e6;
-        cpu[r] = (now_ns(CLOCK_PROCESS_CPUTIME_ID) - c0) / 1e6;
+        runs[r] = (bh_clock_ns(CLOCK_MONOTONIC) - t0) / 1e6;
+        cpu[r] = (bh_clock_ns(CLOCK_PROCESS_CPUTIME_ID) - c0) / 1e6;
     }
-    qsort(runs, RUNS, sizeof runs[0], cmp_double);
-    qsort(cpu, RUNS, sizeof cpu[0], cmp_double);
+    qsort(runs, RUNS, sizeof runs[0], bh_cmp_double);
+    qsort(cpu, RUNS, sizeof cpu[0], bh_cmp_double);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     printf("growth ms_per_run %.1f peak_rss_kib %ld cpu_ms_per_run %.1f\n", runs[RUNS / 2],

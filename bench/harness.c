@@ -22,6 +22,19 @@ uint64_t bh_now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+double bh_clock_ns(int clk)
+{
+    struct timespec ts;
+    clock_gettime((clockid_t)clk, &ts);
+    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+int bh_cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
 size_t bh_parse_size(const char *s)
 {
     char *end;
@@ -216,12 +229,6 @@ static uint64_t bh_once_cpu(const bh_case_t *c, bh_team_t *t, uint64_t iters, ui
 static uint64_t bh_once(const bh_case_t *c, bh_team_t *t, uint64_t iters)
 {
     return bh_once_cpu(c, t, iters, NULL);
-}
-
-static int bh_cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
 }
 
 /* A case ready to be sampled: its threads started, its iteration count calibrated. */

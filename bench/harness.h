@@ -72,6 +72,10 @@ void bh_run_pair(const bh_case_t *a, const bh_case_t *b, bh_result_t *ra, bh_res
                  bh_result_t *diff);
 
 uint64_t bh_now_ns(void);
+/* Nanoseconds on any clock (CLOCK_PROCESS_CPUTIME_ID for CPU time), as a double. */
+double bh_clock_ns(int clk);
+/* qsort's comparison of doubles, for medians. */
+int bh_cmp_double(const void *a, const void *b);
 /* Parse "64K", "1M", "2G", "4096". 0 on error. */
 size_t bh_parse_size(const char *s);
 /* The only option of a program whose cases differ by thread count: "--threads 1,2" fills
