@@ -507,7 +507,7 @@ def main():
     args = ap.parse_args()
     zp_lib = args.zp_lib or os.path.join(args.build, "interpose", "libzeropool.so")
     zp_lib = os.path.abspath(zp_lib)
-    base, zp, _, noscrub, _ = bench.allocators(zp_lib)
+    base, zp, _, noscrub, _, _ = bench.allocators(zp_lib)
     by = {a.name: a for a in base + zp + [noscrub]}
     # glibc's malloc must win over a program's own allocator (Debian's redis-server links
     # libjemalloc.so.2, which would otherwise serve the "glibc" runs): preload libc itself.
