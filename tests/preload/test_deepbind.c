@@ -9,6 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "deepbind_open.h"
+
 #define CHECK(cond, msg)                                              \
     do {                                                              \
         if (!(cond)) {                                                \
@@ -20,12 +22,7 @@
 int main(int argc, char **argv)
 {
     (void)argc;
-    char path[4096];
-    snprintf(path, sizeof path, "%s", argv[0]);
-    char *slash = strrchr(path, '/');
-    snprintf(slash ? slash + 1 : path, sizeof path - (size_t)(slash ? slash + 1 - path : 0),
-             "libdeepbind_helper.so");
-    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
+    void *h = deepbind_helper_open(argv[0]);
     CHECK(h != NULL, dlerror());
     void *(*malloc_fn)(void) = (void *(*)(void))dlsym(h, "helper_malloc_fn");
     char *(*dup)(const char *) = (char *(*)(const char *))dlsym(h, "helper_strdup");

@@ -10,6 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "deepbind_open.h"
+
 int main(int argc, char **argv)
 {
     /* glibc's MALLOC_PERTURB_ (meson sets one at random) fills every block glibc hands out
@@ -21,12 +23,7 @@ int main(int argc, char **argv)
         return 2;
     }
     (void)argc;
-    char path[4096];
-    snprintf(path, sizeof path, "%s", argv[0]);
-    char *slash = strrchr(path, '/');
-    snprintf(slash ? slash + 1 : path, sizeof path - (size_t)(slash ? slash + 1 - path : 0),
-             "libdeepbind_helper.so");
-    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
+    void *h = deepbind_helper_open(argv[0]);
     void *libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
     if (h == NULL || libc == NULL) {
         fprintf(stderr, "foreign_scrub: %s\n", dlerror());
