@@ -321,6 +321,14 @@ static void zp_dump_line(const zp_options_t *o, int id, zp_buf_t *b)
         zp_buf_str(b, o->sys_conf);
     else if (id == ZP_OPT_STATS && o->source[id] == ZP_SRC_AUTO)
         zp_buf_str(b, "implied by ZEROPOOL_STATS_FILE");
+    else if (id == ZP_OPT_POOL_BYTES && o->source[id] == ZP_SRC_AUTO &&
+             o->mem_source < ZP_MEM_UNKNOWN && o->mem_bytes) {
+        /* The limit the automatic budget follows, as `zeropool config` shows it. */
+        zp_buf_str(b, "auto: ");
+        zp_buf_u64(b, (o->mem_bytes + (1 << 19)) >> 20);
+        zp_buf_str(b, " MiB ");
+        zp_buf_str(b, zp_mem_source_names[o->mem_source]);
+    }
     else
         zp_buf_str(b, src_name[o->source[id]]);
     zp_buf_str(b, ")\n");

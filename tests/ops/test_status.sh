@@ -53,6 +53,24 @@ assert o["settings"]["THRESHOLD"] == {"value": "64K", "source": "default"}
 assert o["counters"]["pool.gets"] > 0 and o["counters"]["small.frees"] > 0
 assert o["library_replaced"] is False and o["rejected"] == []' "$tmp/plain.json" "$plain"
 
+#### which limit set the budget ####
+# Under a 2 GiB RLIMIT_AS, the automatic budget follows it: status names that limit (the
+# plain process above names whichever limit this machine's budget follows).
+check "the budget's source in status" grep -qE '^    ZEROPOOL_POOL_BYTES=[0-9]+[KMG]?  \(auto: [0-9]+ MiB [A-Za-z]' "$tmp/plain.out"
+(ulimit -v $((2048 * 1024)) && exec env LD_PRELOAD="$LIB" python3 -c "$serve_py") >"$tmp/sleeper.out" 2>&1 &
+pid=$!
+pids+=("$pid")
+wait_for mapped "$pid"
+wait_for grep -q ready "$tmp/sleeper.out"
+"$CMD" status "$pid" >"$tmp/rlimit.out" 2>&1
+check "RLIMIT_AS sets the budget, and status says so" contains "$tmp/rlimit.out" "(auto: 2048 MiB RLIMIT_AS)"
+"$CMD" status --json "$pid" >"$tmp/rlimit.json"
+check "--json: the budget's source" python3 -c '
+import json, sys
+o = json.loads(open(sys.argv[1]).read())
+assert o["settings"]["POOL_BYTES"]["source"] == "auto: 2048 MiB RLIMIT_AS", o["settings"]["POOL_BYTES"]' "$tmp/rlimit.json"
+kill "$pid"
+
 #### rejected values of the system-wide file, in memory ####
 printf 'threshold:12x\nno_such_key:1\n' >"$tmp/bad.conf"
 sleeper "$LIB" ZEROPOOL_CONF_FILE="$tmp/bad.conf"

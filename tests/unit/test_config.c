@@ -562,7 +562,7 @@ Test(dump, every_option_with_its_source)
     }
     cr_expect(strstr(out, "ZEROPOOL_THRESHOLD=64K  (default)\n"), "%s", out);
     cr_expect(strstr(out, "ZEROPOOL_SHARDS=4  (auto)\n"), "%s", out);
-    cr_expect(strstr(out, "ZEROPOOL_POOL_BYTES=512M  (auto)\n"), "%s", out);
+    cr_expect(strstr(out, "ZEROPOOL_POOL_BYTES=512M  (auto: 65536 MiB physical memory)\n"), "%s", out);
     cr_expect(strstr(out, "ZEROPOOL_PIN=on  (ZEROPOOL_CONF)\n"), "%s", out);
     cr_expect(strstr(out, "ZEROPOOL_STATS=json  (env)\n"), "%s", out);
     cr_expect(strstr(out, "ZEROPOOL_STATS_FILE=/x  (env)\n"), "%s", out);
