@@ -26,7 +26,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 import run as bench  # noqa: E402  (the allocator table and the formatting helpers)
 
-ALLOCS = ["glibc", "jemalloc", "mimalloc", "tcmalloc", "zeropool", "zeropool-noscrub"]
+ALLOCS = ["glibc", "redis-shipped", "jemalloc", "mimalloc", "tcmalloc", "zeropool",
+          "zeropool-noscrub", "zeropool-before"]
 FIELDS = ["service", "case", "allocator", "unit", "median", "min", "max", "rounds", "rss_kb_median",
           "rss_kb_min", "rss_kb_max", "values", "rss_values_kb"]
 
@@ -214,19 +215,22 @@ class Redis(Service):
         return p
 
     def cases(self):
-        for label, size, n, keys in (("64 B", 64, 20000, 100000), ("100 KB", 102400, 2000, 1000)):
-            n = max(n // 20, 100) if self.quick else n
-            out = run_tool(["redis-benchmark", "-h", "127.0.0.1", "-p", str(self.port),
-                            "-c", "50", "-n", str(n), "-d", str(size), "-r", str(keys),
-                            "-t", "set,get", "--csv"], 300)
-            got = {}
-            for row in csv.reader(out.splitlines()):
-                if len(row) > 1 and row[0] in ("SET", "GET"):
-                    got[row[0]] = float(row[1])
-            for op in ("SET", "GET"):
-                if op not in got:
-                    raise Failed(f"redis-benchmark printed no {op} line: {out[-300:]}")
-                yield f"redis {op} {label}, 50 clients", got[op], "req/s"
+        # SET and GET run apart, each for about 3 s on an idle machine (a 100 KB SET is about
+        # 4x slower than its GET): runs of a fraction of a second measured start-up and noise.
+        for label, size, keys, runs in (("64 B", 64, 100000, (("set", 150000), ("get", 150000))),
+                                         ("100 KB", 102400, 1000, (("set", 9000), ("get", 30000)))):
+            for op, n in runs:
+                n = max(n // 50, 100) if self.quick else n
+                out = run_tool(["redis-benchmark", "-h", "127.0.0.1", "-p", str(self.port),
+                                "-c", "50", "-n", str(n), "-d", str(size), "-r", str(keys),
+                                "-t", op, "--csv"], 300)
+                got = None
+                for row in csv.reader(out.splitlines()):
+                    if len(row) > 1 and row[0] == op.upper():
+                        got = float(row[1])
+                if got is None:
+                    raise Failed(f"redis-benchmark printed no {op.upper()} line: {out[-300:]}")
+                yield f"redis {op.upper()} {label}, 50 clients", got, "req/s"
 
 
 class Nginx(Service):
@@ -381,7 +385,7 @@ class Python(Service):
     name = "python"
 
     def run_once(self, env, alloc, libs):
-        n = 2 if self.quick else 20
+        n = 2 if self.quick else 80
         t0 = time.monotonic()
         p = subprocess.Popen([sys.executable, os.path.join(HERE, "py_json.py"), str(n)], env=env,
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -504,6 +508,8 @@ def main():
                     "harness works, measures nothing")
     ap.add_argument("--only", default=",".join(SERVICES), help="comma list of services")
     ap.add_argument("--allocs", default=",".join(ALLOCS), help="comma list of allocators")
+    ap.add_argument("--before", metavar="LIB", help="an earlier libzeropool.so, run as "
+                    "zeropool-before in the same rounds (before/after figures)")
     args = ap.parse_args()
     zp_lib = args.zp_lib or os.path.join(args.build, "interpose", "libzeropool.so")
     zp_lib = os.path.abspath(zp_lib)
@@ -513,7 +519,19 @@ def main():
     # libjemalloc.so.2, which would otherwise serve the "glibc" runs): preload libc itself.
     libc = "/lib/x86_64-linux-gnu/libc.so.6"
     by["glibc"] = bench.Alloc("glibc", libc, what="glibc malloc (libc.so.6 preloaded)")
-    names = [n for n in ALLOCS if n in args.allocs.split(",")]
+    # Debian's redis-server as shipped, with the jemalloc it links and no preload: redis only.
+    by["redis-shipped"] = bench.Alloc("redis-shipped", None, what="Debian's redis-server as "
+                                      "shipped (its own libjemalloc.so.2); redis only")
+    by["redis-shipped"].only = {"redis"}
+    if args.before:
+        before = os.path.abspath(args.before)
+        by["zeropool-before"] = bench.Alloc("zeropool-before", before,
+                                            what=f"an earlier build: {before}")
+        if not os.path.exists(before):
+            by["zeropool-before"].missing = f"{before} not found"
+    elif "zeropool-before" in args.allocs.split(",") and args.allocs != ",".join(ALLOCS):
+        log("services: skipping zeropool-before: it needs --before LIB")
+    names = [n for n in ALLOCS if n in args.allocs.split(",") and n in by]
     if "glibc" not in names:
         names.insert(0, "glibc")
     allocs = []
@@ -523,7 +541,7 @@ def main():
             log(f"services: skipping {n}: {a.missing}")
         else:
             allocs.append(a)
-    libs = sorted({a.lib for a in base + zp if a.lib and os.path.exists(a.lib)})
+    libs = sorted({a.lib for a in base + zp + allocs if a.lib and os.path.exists(a.lib)})
     rounds = 1 if args.quick else max(3, args.rounds or 3)
     failures, samples = [], {}
     load0, t0 = bench.loadavg(), time.monotonic()
@@ -541,6 +559,8 @@ def main():
             order = allocs[rnd % len(allocs):] + allocs[:rnd % len(allocs)]
             for svc in svcs:
                 for a in order:
+                    if getattr(a, "only", None) and svc.name not in a.only:
+                        continue
                     log(f"  {svc.name}: round {rnd + 1}/{rounds} {a.name}")
                     try:
                         got, rss = measure(svc, a, libs)
@@ -583,9 +603,12 @@ def main():
            "stop, or the largest sum of VmRSS sampled every 0.2 s if larger (postgres backends "
            "exit with their connection); for python, its VmHWM as it ends.", "", rss, "",
            "## How each server is driven", "",
-           "- redis 7: `redis-benchmark -c 50 -t set,get -d 64 -r 100000 -n 20000` and "
-           "`-d 102400 -r 1000 -n 2000`; no persistence. The glibc runs preload libc.so.6 itself: "
-           "Debian's redis-server links libjemalloc.so.2, which would otherwise serve them.",
+           "- redis 7: `redis-benchmark -c 50 -d 64 -r 100000`, `-t set` and `-t get` apart, "
+           "`-n 150000` each, and `-d 102400 -r 1000`, `-t set -n 9000` and `-t get -n 30000` "
+           "(about 3 s each); no persistence. The glibc runs preload libc.so.6 itself: "
+           "Debian's redis-server links libjemalloc.so.2, which would otherwise serve them; "
+           "redis-shipped is that redis-server as Debian ships it, with its own jemalloc and "
+           "no preload (its geomean covers the redis rows only).",
            "- nginx 1.22: one worker, sendfile on, `wrk -t 1 -c 50 -d 5s` on a 10 KB and a "
            "1 MB file.",
            "- postgres 15: a throw-away cluster (initdb in a temporary directory, run as the "
@@ -594,8 +617,10 @@ def main():
            "tpcb-like.",
            "- memcached 1.6: 2 threads, `memaslap -T 1 -c 50 -t 5s -X SIZE` (9 gets : 1 set) with "
            "64 B and 32 KB values.",
-           "- python3: bench/services/py_json.py 20 (records built, json round-trip, grouped and "
+           "- python3: bench/services/py_json.py 80 (records built, json round-trip, grouped and "
            "sorted), iterations per second of the whole process.", ""]
+    if "zeropool-before" in [x.name for x in allocs]:
+        doc += [f"- zeropool-before: {by['zeropool-before'].what}, in the same rounds.", ""]
     if failures:
         doc += ["## Failures", ""] + [f"- {f}" for f in failures] + [""]
     with open(os.path.join(args.out, "services.md"), "w") as f:
