@@ -390,16 +390,20 @@ ZP_NOINLINE void zp_ip_free_slow(void *p)
     errno = e;
 }
 
+/* jemalloc's metadata first, as free asks it: one lookup answers for every block of its (a
+ * program that counts its memory, like redis, asks at every malloc and free); the pool and the
+ * brk heap only for what jemalloc does not know. */
 size_t zp_ip_usable_size(void *p)
 {
-    if (ZP_LIKELY(zp_ip_is_jemalloc(p))) {
-        zp_je_block_t b = zp_je_block(p); /* 0 for a pointer that starts no block */
+    zp_je_block_t b = zp_je_block(p); /* {0, false}: not a block jemalloc handed out */
+    if (ZP_LIKELY(b.size != 0))
         return b.start ? b.size : 0;
-    }
     if (p == NULL)
         return 0;
     zp_pool_t *pool = ip_pool_of(p);
-    return pool != NULL ? zp_claim_usable(pool, p) : ip_glibc_usable(p);
+    if (pool != NULL)
+        return zp_claim_usable(pool, p);
+    return zp_ip_is_glibc(p) ? ip_glibc_usable(p) : 0; /* a wild pointer: no block */
 }
 
 /* ---- realloc ---- */

@@ -123,6 +123,13 @@ interior_free)
     [ $rc -eq 134 ] || fail "realloc(p + 16) of a $n-byte block, abort mode: exit $rc, expected SIGABRT: $out"
   done
   echo "interior reallocs (4 classes): reported, NULL, nothing written; SIGABRT in abort mode"
+  # malloc_usable_size of the same pointers, of a stack address and of a fresh mapping: 0,
+  # small blocks and pool buffers alike (a program that asks must not get a neighbour's room).
+  for n in 16 48 1024 14336 40960 100000 1048576; do
+    out=$(LD_PRELOAD="$lib" "$dir/interior_free" "$n" 8 usable 2>&1) ||
+      fail "malloc_usable_size of interior and foreign pointers, $n-byte block: $out"
+  done
+  echo "malloc_usable_size (7 sizes): the block's room; 0 inside it, on the stack, in a mapping"
   ;;
 huge_sizes)
   if [ -n "$jemalloc_so" ]; then
