@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 bh_opts_t bh_opt = {
@@ -358,6 +359,38 @@ void bh_run_pair(const bh_case_t *a, const bh_case_t *b, bh_result_t *ra, bh_res
     *rb = bh_summarize(vb, cb, n, sb.iters);
     *diff = bh_summarize(vd, cd, n, sa.iters);
     free(va);
+}
+
+bh_result_t bh_run_timed(const char *bench, bh_timed_fn run, void *ctx)
+{
+    bh_result_t r = {0};
+    if (!bh_selected(bench))
+        return r;
+    for (unsigned i = 0; i < bh_opt.warmup; i++)
+        run(ctx, bh_opt.target_ms);
+    unsigned n = bh_opt.runs;
+    double *v = calloc(2 * (size_t)n, sizeof *v), *cpu = v + n;
+    if (!v) {
+        fprintf(stderr, "bench: out of memory\n");
+        exit(1);
+    }
+    for (unsigned i = 0; i < n; i++) {
+        uint64_t c0 = bh_cpu_ns(), t0 = bh_now_ns();
+        uint64_t ops = run(ctx, bh_opt.target_ms);
+        uint64_t t1 = bh_now_ns(), c1 = bh_cpu_ns();
+        double o = ops ? (double)ops : 1;
+        v[i] = (double)(t1 - t0) / o;
+        cpu[i] = (double)(c1 - c0) / o;
+    }
+    r = bh_summarize(v, cpu, n, 0);
+    free(v);
+    return r;
+}
+
+long bh_peak_rss_kib(void)
+{
+    struct rusage ru;
+    return getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_maxrss : -1;
 }
 
 /* CSV fields must not hold commas, JSON strings no quotes: replace them. */
