@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 bh_opts_t bh_opt = {
     .runs = 7, .warmup = 1, .target_ms = 40.0, .json = false, .alloc = "default",
@@ -443,7 +444,12 @@ bh_result_t bh_measure(const bh_case_t *c, const char *note)
 unsigned bh_parse_threads(int argc, char **argv, const char *name, const char *dflt,
                           unsigned *thr, unsigned max)
 {
-    char buf[64];
+    char buf[64], ncpu[24];
+    if (dflt == NULL) {
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        snprintf(ncpu, sizeof ncpu, "%ld", cpus < 1 ? 1 : cpus);
+        dflt = ncpu;
+    }
     const char *list = dflt;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--threads") && i + 1 < argc) {

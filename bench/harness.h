@@ -89,7 +89,8 @@ int bh_cmp_double(const void *a, const void *b);
 /* Parse "64K", "1M", "2G", "4096". 0 on error. */
 size_t bh_parse_size(const char *s);
 /* The only option of a program whose cases differ by thread count: "--threads 1,2" fills
- * thr[] (at most max counts) and returns how many; argv as bh_parse left it. 0 on a bad or
+ * thr[] (at most max counts) and returns how many; argv as bh_parse left it (dflt NULL: the
+ * number of CPUs online). 0 on a bad or
  * unknown argument, after printing "usage: NAME [options] [--threads DEFAULT]". */
 unsigned bh_parse_threads(int argc, char **argv, const char *name, const char *dflt,
                           unsigned *thr, unsigned max);

@@ -21,7 +21,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #define MIN_SIZE 8
 #define MAX_SIZE 1000
@@ -123,11 +122,8 @@ static uint64_t run(void *ctx, double ms)
 int main(int argc, char **argv)
 {
     argc = bh_parse(argc, argv);
-    char dflt[16];
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    snprintf(dflt, sizeof dflt, "%ld", cpus < 1 ? 1 : cpus);
     unsigned thr[4];
-    unsigned nt = bh_parse_threads(argc, argv, "larson", dflt, thr, 4);
+    unsigned nt = bh_parse_threads(argc, argv, "larson", NULL, thr, 4);
     if (nt == 0)
         return 2;
     static larson_t l;

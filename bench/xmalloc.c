@@ -19,7 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #define SIZE 64
 #define PER_BATCH 4096
@@ -161,11 +160,8 @@ static uint64_t run(void *ctx, double ms)
 int main(int argc, char **argv)
 {
     argc = bh_parse(argc, argv);
-    char dflt[16];
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    snprintf(dflt, sizeof dflt, "%ld", cpus < 1 ? 1 : cpus);
     unsigned thr[4];
-    unsigned nt = bh_parse_threads(argc, argv, "xmalloc", dflt, thr, 4);
+    unsigned nt = bh_parse_threads(argc, argv, "xmalloc", NULL, thr, 4);
     if (nt == 0)
         return 2;
     static xm_t x = {.lock = PTHREAD_MUTEX_INITIALIZER,
