@@ -25,7 +25,9 @@
 #define MIN_SIZE 8
 #define MAX_SIZE 1000
 #define BLOCKS 5000 /* per lineage */
-#define ROUNDS 100  /* a thread's life: ROUNDS * BLOCKS replacements */
+#ifndef ROUNDS
+#define ROUNDS 100 /* a thread's life: ROUNDS * BLOCKS replacements */
+#endif
 #define MAX_THREADS 16
 
 typedef struct lineage {

@@ -7,7 +7,9 @@
  * to 100 x 4096 blocks wait in between: what an allocator's thread caches and per-thread heaps
  * do with memory freed by other threads shows in the peak RSS. One operation: one block
  * allocated and freed; the time per operation is wall time over all operations (the inverse of
- * the throughput); the note adds the operations per second and the process's peak RSS.
+ * the throughput); the note adds the operations per second, the most batches that waited at
+ * once (what the peak RSS follows: consumers slower than producers fill the stack) and the
+ * process's peak RSS.
  *
  * usage: xmalloc [common options] [--threads W,...]   (W producers and W consumers; default
  *        W = the number of CPUs) */
@@ -34,7 +36,7 @@ typedef struct xm {
     pthread_mutex_t lock;
     pthread_cond_t nonempty, nonfull;
     batch_t *top; /* the shared stack */
-    unsigned count;
+    unsigned count, most; /* batches on the stack: now, the most ever */
     _Atomic int stop;
     struct {
         _Atomic uint64_t freed;
@@ -63,7 +65,8 @@ static void push(xm_t *x, batch_t *b)
         pthread_cond_wait(&x->nonfull, &x->lock);
     b->next = x->top;
     x->top = b;
-    x->count++;
+    if (++x->count > x->most)
+        x->most = x->count;
     pthread_cond_signal(&x->nonempty);
     pthread_mutex_unlock(&x->lock);
 }
@@ -172,8 +175,8 @@ int main(int argc, char **argv)
         char param[64], note[128];
         snprintf(param, sizeof param, "size=%d batch=%d workers=%u", SIZE, PER_BATCH, workers);
         bh_result_t r = bh_run_timed("xmalloc", run, &x);
-        snprintf(note, sizeof note, "ops_per_s=%.0f peak_rss_kib=%ld",
-                 r.median_ns > 0 ? 1e9 / r.median_ns : 0.0, bh_peak_rss_kib());
+        snprintf(note, sizeof note, "ops_per_s=%.0f most_batches=%u peak_rss_kib=%ld",
+                 r.median_ns > 0 ? 1e9 / r.median_ns : 0.0, x.most, bh_peak_rss_kib());
         bh_emit("xmalloc", param, &r, note);
     }
     return 0;
