@@ -7,7 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 bh_opts_t bh_opt = {
     .runs = 7, .warmup = 1, .target_ms = 40.0, .json = false, .alloc = "default",
@@ -360,6 +362,38 @@ void bh_run_pair(const bh_case_t *a, const bh_case_t *b, bh_result_t *ra, bh_res
     free(va);
 }
 
+bh_result_t bh_run_timed(const char *bench, bh_timed_fn run, void *ctx)
+{
+    bh_result_t r = {0};
+    if (!bh_selected(bench))
+        return r;
+    for (unsigned i = 0; i < bh_opt.warmup; i++)
+        run(ctx, bh_opt.target_ms);
+    unsigned n = bh_opt.runs;
+    double *v = calloc(2 * (size_t)n, sizeof *v), *cpu = v + n;
+    if (!v) {
+        fprintf(stderr, "bench: out of memory\n");
+        exit(1);
+    }
+    for (unsigned i = 0; i < n; i++) {
+        uint64_t c0 = bh_cpu_ns(), t0 = bh_now_ns();
+        uint64_t ops = run(ctx, bh_opt.target_ms);
+        uint64_t t1 = bh_now_ns(), c1 = bh_cpu_ns();
+        double o = ops ? (double)ops : 1;
+        v[i] = (double)(t1 - t0) / o;
+        cpu[i] = (double)(c1 - c0) / o;
+    }
+    r = bh_summarize(v, cpu, n, 0);
+    free(v);
+    return r;
+}
+
+long bh_peak_rss_kib(void)
+{
+    struct rusage ru;
+    return getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_maxrss : -1;
+}
+
 /* CSV fields must not hold commas, JSON strings no quotes: replace them. */
 static const char *bh_clean(char *out, size_t cap, const char *s)
 {
@@ -410,7 +444,12 @@ bh_result_t bh_measure(const bh_case_t *c, const char *note)
 unsigned bh_parse_threads(int argc, char **argv, const char *name, const char *dflt,
                           unsigned *thr, unsigned max)
 {
-    char buf[64];
+    char buf[64], ncpu[24];
+    if (dflt == NULL) {
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        snprintf(ncpu, sizeof ncpu, "%ld", cpus < 1 ? 1 : cpus);
+        dflt = ncpu;
+    }
     const char *list = dflt;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--threads") && i + 1 < argc) {

@@ -71,6 +71,16 @@ bh_result_t bh_measure(const bh_case_t *c, const char *note);
 void bh_run_pair(const bh_case_t *a, const bh_case_t *b, bh_result_t *ra, bh_result_t *rb,
                  bh_result_t *diff);
 
+/* A case whose threads come and go inside each run (a server simulation): run(ctx, ms) does
+ * one run of about ms wall milliseconds with threads of its own and returns the operations
+ * done, all threads together. bh_run_timed does the warm-up runs and the measured ones and
+ * times each (wall and process CPU): median_ns is wall time per operation of the whole
+ * process (the inverse of its throughput), cpu_ns CPU time per operation. */
+typedef uint64_t (*bh_timed_fn)(void *ctx, double ms);
+bh_result_t bh_run_timed(const char *bench, bh_timed_fn run, void *ctx);
+/* The process's peak resident set so far in KiB (getrusage ru_maxrss). */
+long bh_peak_rss_kib(void);
+
 uint64_t bh_now_ns(void);
 /* Nanoseconds on any clock (CLOCK_PROCESS_CPUTIME_ID for CPU time), as a double. */
 double bh_clock_ns(int clk);
@@ -79,7 +89,8 @@ int bh_cmp_double(const void *a, const void *b);
 /* Parse "64K", "1M", "2G", "4096". 0 on error. */
 size_t bh_parse_size(const char *s);
 /* The only option of a program whose cases differ by thread count: "--threads 1,2" fills
- * thr[] (at most max counts) and returns how many; argv as bh_parse left it. 0 on a bad or
+ * thr[] (at most max counts) and returns how many; argv as bh_parse left it (dflt NULL: the
+ * number of CPUs online). 0 on a bad or
  * unknown argument, after printing "usage: NAME [options] [--threads DEFAULT]". */
 unsigned bh_parse_threads(int argc, char **argv, const char *name, const char *dflt,
                           unsigned *thr, unsigned max);
