@@ -572,12 +572,21 @@ def main():
     ap.add_argument("--rounds", type=int, help="interleaved rounds (>= 3; default 5, quick 3)")
     ap.add_argument("--only", default="core,churn,sweep,small,mt,ckpt,python",
                     help="comma list of parts to run")
+    ap.add_argument("--before", metavar="LIB", help="an earlier libzeropool.so, run as "
+                    "zeropool-before beside zeropool in the churn, small and mt parts")
     args = ap.parse_args()
     src = os.path.dirname(os.path.abspath(__file__))
     bdir = os.path.join(args.build, "bench")
     zp_lib = args.zp_lib or os.path.join(args.build, "interpose", "libzeropool.so")
     base, zp, sweep, noscrub, jescrub, jejunkfree = allocators(zp_lib)
     parts = set(args.only.split(","))
+    before = []
+    if args.before:
+        b = Alloc("zeropool-before", os.path.abspath(args.before),
+                  what=f"an earlier build: {os.path.abspath(args.before)}")
+        if not os.path.exists(b.lib):
+            b.missing = f"{b.lib} not found"
+        before = [b] if not b.missing else []
     q = args.quick
     # per-process options: the harness's own runs within one process
     runs_in, ms_in = ("1", "4") if q else ("3", "25")
@@ -605,7 +614,7 @@ def main():
     if "churn" in parts:
         rows += interleaved("churn", [os.path.join(bdir, "churn"), "--sizes", sizes,
                                       "--threads", "1,2"] + hopt,
-                            base + zp, rounds, 300, failures)
+                            base + zp + before, rounds, 300, failures)
     if "sweep" in parts:
         ssz = "16K,64K,256K,1M" if q else "16K,32K,64K,128K,256K,512K,1M"
         rows += interleaved("threshold sweep",
@@ -614,12 +623,14 @@ def main():
                             base[0:1] + base[2:3] + sweep, rounds, 300, failures, prefix="sweep.")
     if "small" in parts:
         rows += interleaved("small_churn", [os.path.join(bdir, "small_churn"), "--threads", "1,2"]
-                            + sopt, base + [jescrub, jejunkfree, zp[0], noscrub], rounds, 120, failures)
+                            + sopt, base + [jescrub, jejunkfree, zp[0], noscrub] + before, rounds, 120,
+                            failures)
         rows += interleaved("xthread", [os.path.join(bdir, "xthread"), "--threads", "2,4"] + sopt,
                             base + [zp[0], noscrub], rounds, 120, failures)
-    mt_allocs = [a for a in base + [zp[0], noscrub]
-                 if a.name in ("glibc", "jemalloc", "mimalloc", "tcmalloc", "zeropool",
-                               "zeropool-noscrub")]
+    # jemalloc-junk-free: the cost floor of a scrub on free (every freed block filled whole).
+    mt_allocs = [a for a in base + [jejunkfree, zp[0], noscrub] + before
+                 if a.name in ("glibc", "jemalloc", "jemalloc-junk-free", "mimalloc", "tcmalloc",
+                               "zeropool", "zeropool-noscrub", "zeropool-before")]
     if "mt" in parts:
         # Threads of their own for a fixed time per run: the throughput of the whole process
         # and its peak RSS; threads: the number of CPUs. larson: 3 runs of 1 s after one of
@@ -645,7 +656,7 @@ def main():
     load1, elapsed = loadavg(), time.monotonic() - t0
     t = Table(rows)
     present = sorted({r["allocator"] for r in rows})
-    preload_allocs = [a.name for a in base + zp if a.name in present]
+    preload_allocs = [a.name for a in base + zp + before if a.name in present]
 
     # raw results, one line per measurement
     with open(os.path.join(args.out, "results.csv"), "w", newline="") as f:
@@ -692,7 +703,7 @@ def main():
            md_table(["name", "what", "status"],
                     [[a.name, a.what, f"skipped: {a.missing}" if a.missing else
                       ("measured" if a.name in present else "not run in this mode")]
-                     for a in base + zp + sweep + [noscrub, jescrub, jejunkfree]]),
+                     for a in base + zp + sweep + [noscrub, jescrub, jejunkfree] + before]),
            "", "## Targets", "",
            "Each ratio compares medians of the interleaved rounds. Wall time is the measure the "
            "targets were set in; CPU time (user + system of the benchmark process) is shown "
@@ -722,7 +733,8 @@ def main():
             "Requests below the threshold go to jemalloc (scrubbed on free by default), above it to "
             "the pool. mixsmall draws 4K..1M, mix 64K..8M, every byte written.", "",
             sweep_table(t, [a.name for a in sweep]), "",
-            "## Small-block churn", "", plain_table(t, "small_churn", preload_allocs + [jescrub.name, jejunkfree.name, noscrub.name]),
+            "## Small-block churn", "", plain_table(t, "small_churn", preload_allocs + [jescrub.name, jejunkfree.name,
+                                                                   noscrub.name]),
             "", "## Cross-thread frees", "", plain_table(t, "xthread", preload_allocs + [noscrub.name]),
             "", "## Multithreaded servers: larson and xmalloc-test", "",
             "bench/larson.c: T lineages of threads (T = CPUs), 5000 live blocks of 8..1000 bytes "
