@@ -28,9 +28,12 @@ typedef struct ip_found {
 /* The leaf element of p: its extent, size class and whether p starts a block. The leaf's bits
  * decoded here rather than by rtree_leaf_elm_read, which restores the sign-extended high bits
  * of a kernel address: edata lives in user space (top bit 0), so masking suffices. */
-#if !defined(RTREE_LEAF_COMPACT) || LG_VADDR != 48
-#error "je_block.c decodes jemalloc's compact leaf of 48-bit addresses"
+#ifdef RTREE_LEAF_COMPACT
+#define IP_LEAF_COMPACT 1
+#else
+#define IP_LEAF_COMPACT 0
 #endif
+_Static_assert(IP_LEAF_COMPACT && LG_VADDR == 48, "a compact leaf of 48-bit addresses");
 JEMALLOC_ALWAYS_INLINE bool ip_read(tsd_t *tsd, const void *p, rtree_leaf_elm_t *elm,
                                     ip_found_t *f)
 {
