@@ -16,7 +16,13 @@
 #include "zp_status.h"
 #include "zp_list.h"
 
-zp_ip_state_t zp_ip = {.scrub_small = true, .brk_lo = UINTPTR_MAX};
+zp_ip_state_t zp_ip = {.brk_lo = UINTPTR_MAX};
+bool zp_ip_scrub_small = true;
+/* The threshold, set once the options are loaded (and again when the pool cannot be made). */
+static void ip_threshold_set(size_t t)
+{
+    atomic_store_explicit(&zp_ip.threshold, t, memory_order_release);
+}
 
 
 /* ---- bootstrap ----
@@ -75,15 +81,14 @@ void zp_ip_init(void)
     }
     bool off = zp_ip.opts.disable != 0;
     bool scrub = !off && zp_ip.opts.scrub_small;
-    atomic_store(&zp_ip.scrub_small, scrub);
+    __atomic_store_n(&zp_ip_scrub_small, scrub, __ATOMIC_SEQ_CST);
     if (zp_ip.opts.verbose) {
         ip_say_hello(off);
         zp_options_say_verdicts(&zp_ip.opts, 2);
     }
     zp_status_publish();
     atomic_store(&zp_ip.state, ZP_IP_READY);
-    atomic_store_explicit(&zp_ip.threshold, off ? ZP_IP_HUGE : (size_t)zp_ip.opts.threshold,
-                          memory_order_release);
+    ip_threshold_set(off ? ZP_IP_HUGE : (size_t)zp_ip.opts.threshold);
     errno = e;
 }
 
@@ -121,7 +126,7 @@ ZP_NOINLINE zp_pool_t *zp_ip_pool_get(void)
             zp_buf_chr(&b, '\n');
             zp_buf_flush(&b, 2);
         }
-        atomic_store(&zp_ip.threshold, ZP_IP_HUGE);
+        ip_threshold_set(ZP_IP_HUGE);
         atomic_store(&zp_ip.pool_state, ZP_IP_POOL_FAILED);
         errno = e;
         return NULL;
@@ -192,6 +197,22 @@ ZP_NOINLINE void *zp_ip_alloc_slow(size_t n, size_t align, bool zero)
     return ip_large(n, align, zero);
 }
 
+/* zp_ip_small_malloc's way out (je_block.c): a request of 4 KiB or more, malloc(0), a thread
+ * whose jemalloc data is not ready (the process's first malloc: the options load here), an
+ * empty cache bin. Its fast path ignores the threshold, which no setting puts under 4 KiB: */
+#define ZP_OPT(NAME, field, TYPE, def, lo, hi, choices, help)                                  \
+    _Static_assert(ZP_OPT_##NAME != ZP_OPT_THRESHOLD || (lo) >= 4 * ZP_KIB,                  \
+                   "malloc's fast path takes every request under 4 KiB");
+#include "options.def"
+#undef ZP_OPT
+
+ZP_NOINLINE void *zp_ip_malloc_slow(size_t n)
+{
+    if (ZP_LIKELY(n < zp_ip_threshold()))
+        return zp_ip_small_malloc_below(n); /* NULL + ENOMEM on failure, as malloc */
+    return zp_ip_alloc_slow(n, 0, false);
+}
+
 /* ---- small frees ----
  * free and delete of a jemalloc block are je_block.c's (one lookup in jemalloc's metadata, the
  * scrub, jemalloc's thread cache). A pointer that does not start a block (p + 16, a misaligned
@@ -205,6 +226,15 @@ ZP_NOINLINE void zp_ip_small_invalid(void *p, size_t n)
 {
     int e = errno; /* free keeps errno (zp_ip_free saves none) */
     zp_ip_report_misuse(NULL, n != 0 ? ZP_MISUSE_INVALID_FREE : ZP_MISUSE_WILD_FREE, p, n);
+    errno = e;
+}
+
+/* The free of a block this thread's cache holds (je_block.c sees it on top of the cache);
+ * if the report returns, nothing more is done: the block is free already. */
+ZP_NOINLINE void zp_ip_small_double(void *p, size_t n)
+{
+    int e = errno;
+    zp_ip_report_misuse(NULL, ZP_MISUSE_DOUBLE_FREE, p, n);
     errno = e;
 }
 
@@ -474,7 +504,7 @@ static void *ip_realloc_small(void *p, size_t n)
         }
     }
     /* Never rallocx: when it moves a block it frees the old one inside jemalloc, unscrubbed. */
-    bool scrub = atomic_load_explicit(&zp_ip.scrub_small, memory_order_relaxed);
+    bool scrub = __atomic_load_n(&zp_ip_scrub_small, __ATOMIC_RELAXED);
     if (n <= old) {
         if (scrub) /* before xallocx may hand the tail back to jemalloc */
             explicit_bzero((char *)p + n, old - n);

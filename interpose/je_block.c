@@ -4,11 +4,14 @@
  * jemalloc block built on it. Of ours it includes only je_block.h and zp_small.h, which need
  * nothing but libc: jemalloc's headers meet no other header of ours.
  *
- *   free(p) -> zp_ip_small_free_scrub (_plain: no scrub) = ip_free: the thread's cache of tree
+ *   malloc(n) -> zp_ip_small_malloc: jemalloc's fast path, the class of n rounded up to 16;
+ *              else zp_ip_malloc_slow (alloc.c)
+ *   free(p) -> zp_ip_small_free = ip_free: the thread's cache of tree
  *              leaves (ip_read: extent, size class, block start?); a miss: the whole tree
  *                not a live jemalloc extent --> zp_ip_free_slow (NULL, pool, glibc, wild)
  *                not a block's start ---------> zp_ip_small_invalid (reported, nothing written)
- *              scrub (memset beyond 256 bytes: ip_free_memset), ip_count_dalloc: count, push
+ *              scrub unless ZEROPOOL_SCRUB_SMALL=0 (memset beyond 256 bytes:
+ *              ip_free_memset), ip_count_dalloc: count, push
  *              on the thread's cache (jemalloc's free_fastpath with the size known), else
  *              jemalloc's sized free */
 #include "je_internal.h"
@@ -17,26 +20,56 @@
 #include "zp_small.h"
 
 typedef struct ip_found {
-    szind_t ind;
+    uintptr_t ind; /* szind_t, held as wide as an index is used */
     size_t size;
     bool start;
 } ip_found_t;
 
-/* The leaf element of p: its extent, size class and whether p starts a block. */
+/* The leaf element of p: its extent, size class and whether p starts a block. The leaf's bits
+ * decoded here rather than by rtree_leaf_elm_read, which restores the sign-extended high bits
+ * of a kernel address: edata lives in user space (top bit 0), so masking suffices. */
+#ifdef RTREE_LEAF_COMPACT
+#define IP_LEAF_COMPACT 1
+#else
+#define IP_LEAF_COMPACT 0
+#endif
+_Static_assert(IP_LEAF_COMPACT && LG_VADDR == 48, "a compact leaf of 48-bit addresses");
 JEMALLOC_ALWAYS_INLINE bool ip_read(tsd_t *tsd, const void *p, rtree_leaf_elm_t *elm,
                                     ip_found_t *f)
 {
-    rtree_contents_t c = rtree_leaf_elm_read(tsd_tsdn(tsd), &arena_emap_global.rtree, elm, false);
-    f->ind = c.metadata.szind;
-    if (unlikely(c.edata == NULL || f->ind >= SC_NSIZES))
+    uintptr_t bits = rtree_leaf_elm_bits_read(tsd_tsdn(tsd), &arena_emap_global.rtree, elm,
+                                              false);
+    const edata_t *e = (const edata_t *)(bits & (((uintptr_t)1 << LG_VADDR) - 1) &
+                                         ~((uintptr_t)EDATA_ALIGNMENT - 1));
+    f->ind = (szind_t)(bits >> LG_VADDR);
+    if (unlikely(e == NULL || f->ind >= SC_NSIZES))
         return false; /* not an active extent: freed, retained, or never jemalloc's */
-    f->size = sz_index2size(f->ind);
+    f->size = sz_index2size_lookup_impl(f->ind);
     /* A slab holds regions of f->size bytes from its start: p's region by jemalloc's own
      * division (magic numbers, exact for multiples; only they pass the test). A large block
      * starts at its extent's address, region 0. */
-    uintptr_t off = (uintptr_t)p - (uintptr_t)edata_addr_get(c.edata);
-    size_t reg = c.metadata.slab ? div_compute(&arena_binind_div_info[f->ind], off) : 0;
+    uintptr_t off = (uintptr_t)p - (uintptr_t)edata_addr_get(e);
+    size_t reg = (bits & 1) != 0 ? div_compute(&arena_binind_div_info[f->ind], off) : 0;
     f->start = reg * f->size == off;
+    return true;
+}
+
+/* ip_read for the fast path, a slab's region only (the slab bit set: an active small extent,
+ * as jemalloc clears it with the size class when an extent goes): false for anything else, a
+ * large block too, which then takes the full path. */
+JEMALLOC_ALWAYS_INLINE bool ip_read_slab(tsd_t *tsd, const void *p, rtree_leaf_elm_t *elm,
+                                         ip_found_t *f)
+{
+    uintptr_t bits = rtree_leaf_elm_bits_read(tsd_tsdn(tsd), &arena_emap_global.rtree, elm,
+                                              false);
+    f->ind = (szind_t)(bits >> LG_VADDR);
+    if (unlikely((bits & 1) == 0 || f->ind >= SC_NBINS))
+        return false;
+    const edata_t *e = (const edata_t *)(bits & (((uintptr_t)1 << LG_VADDR) - 1) &
+                                         ~((uintptr_t)EDATA_ALIGNMENT - 1));
+    f->size = sz_index2size_lookup_impl(f->ind);
+    uintptr_t off = (uintptr_t)p - (uintptr_t)edata_addr_get(e);
+    f->start = div_compute(&arena_binind_div_info[f->ind], off) * f->size == off;
     return true;
 }
 
@@ -60,60 +93,74 @@ JEMALLOC_ALWAYS_INLINE bool ip_lookup(tsd_t *tsd, const void *p, ip_found_t *f)
 
 /* jemalloc's free_fastpath, the lookup done: a small block goes on the thread's cache unless
  * the cache bin is full or a thread event is due (the threshold is 0 while the thread's data is
- * not in its fast state: start-up, exit). False: nothing done, jemalloc's sized free must. */
-JEMALLOC_ALWAYS_INLINE bool ip_dalloc_fast(tsd_t *tsd, void *p, const ip_found_t *f)
+ * not in its fast state: start-up, exit). IP_SLOW: nothing done, jemalloc's sized free must.
+ * IP_DOUBLE: p is the block this thread's cache of its class handed back last, a free block:
+ * free(p) twice in a row. Reading the top of the stack is safe even when the bin is empty (the
+ * slot past it is reserved; jemalloc's own malloc reads it the same way), and it never holds a
+ * live block of this class: no false report. A double free with another free of that class in
+ * between is not seen (the block is deeper in the stack). */
+enum { IP_DONE, IP_SLOW, IP_DOUBLE };
+JEMALLOC_ALWAYS_INLINE int ip_dalloc_fast(tsd_t *tsd, void *p, const ip_found_t *f)
 {
     if (unlikely(f->ind >= SC_NBINS))
-        return false;
+        return IP_SLOW;
     uint64_t deallocated, threshold;
     te_free_fastpath_ctx(tsd, &deallocated, &threshold);
     uint64_t after = deallocated + f->size;
     if (unlikely(after >= threshold))
-        return false;
+        return IP_SLOW;
     cache_bin_t *bin = &tsd_tcachep_get(tsd)->bins[f->ind];
+    if (unlikely(*bin->stack_head == p))
+        return IP_DOUBLE;
     if (unlikely(!cache_bin_dalloc_easy(bin, p)))
-        return false;
+        return IP_SLOW;
     *tsd_thread_deallocatedp_get(tsd) = after;
-    return true;
+    return IP_DONE;
 }
 
-/* A thread's first free: register its counters, then free. */
-static JEMALLOC_NOINLINE void ip_count_first(void *p, size_t size, size_t scrubbed)
+/* A free the thread's cache did not take: count, then jemalloc's sized free. */
+static JEMALLOC_NOINLINE void ip_count_sdalloc(void *p, size_t size, size_t scrubbed)
 {
-    zp_ip_count_slow(scrubbed);
+    zp_ip_count(scrubbed);
     je_sdallocx(p, size, 0);
 }
 
-/* The end of every route once the block is scrubbed (or not, scrubbed = 0): count, free. Every
+/* The end of every route once the block is scrubbed (or not, scrubbed = 0): free, count. Every
  * call here is a tail call, so that the fast path needs no stack frame. */
 JEMALLOC_ALWAYS_INLINE void ip_count_dalloc(tsd_t *tsd, void *p, const ip_found_t *f,
                                             size_t scrubbed)
 {
-    if (unlikely(!zp_ip_count_fast(scrubbed))) {
-        ip_count_first(p, f->size, scrubbed);
+    int r = ip_dalloc_fast(tsd, p, f);
+    if (likely(r == IP_DONE)) {
+        if (unlikely(!zp_ip_count_fast(scrubbed)))
+            zp_ip_count_slow(scrubbed); /* the thread's first free: registers it */
         return;
     }
-    if (likely(ip_dalloc_fast(tsd, p, f)))
+    if (r == IP_DOUBLE) {
+        zp_ip_small_double(p, f->size);
         return;
-    je_sdallocx(p, f->size, 0);
+    }
+    ip_count_sdalloc(p, f->size, scrubbed);
 }
 
 /* Blocks over 256 bytes: memset's call kept off the path of the smaller ones. */
-static JEMALLOC_NOINLINE void ip_free_memset(void *p, szind_t ind, size_t size)
+static JEMALLOC_NOINLINE void ip_free_memset(void *p, uintptr_t ind, size_t size)
 {
-    zp_ip_scrub_block(p, size);
+    zp_ip_scrub_memset(p, size);
     ip_found_t f = {ind, size, true};
     ip_count_dalloc(tsd_get(false), p, &f, size);
 }
 
 /* The free of a block: "full" looks p up in the whole tree (and takes NULL); otherwise only
- * the thread's direct-mapped cache is asked (a NULL key misses it) and a miss goes on to the
- * full version, a tail call, like every other call here: the fast path needs no stack frame.
+ * the thread's direct-mapped cache is asked (a NULL key misses it) for a slab's region, and
+ * anything else (a miss, a large block, no active extent) goes on to the full version, a tail
+ * call, like every other call here: the fast path needs no stack frame.
  * A sized free (free_sized & co) states a size n and an alignment mask the block must fit;
- * plain free passes constants (0) that the compiler folds away. */
-static void ip_free_full(void *p, bool scrub, size_t n, size_t mask);
+ * plain free passes constants (0) that the compiler folds away. The scrub setting is read only
+ * once the block is known good, next to the scrub. */
+static void ip_free_full(void *p, size_t n, size_t mask);
 
-JEMALLOC_ALWAYS_INLINE void ip_free(void *p, bool scrub, bool full, size_t n, size_t mask)
+JEMALLOC_ALWAYS_INLINE void ip_free(void *p, bool full, size_t n, size_t mask)
 {
     tsd_t *tsd = tsd_get(false);
     ip_found_t f;
@@ -126,12 +173,9 @@ JEMALLOC_ALWAYS_INLINE void ip_free(void *p, bool scrub, bool full, size_t n, si
         rtree_leaf_elm_t *elm;
         if (unlikely(rtree_leaf_elm_lookup_fast(tsd_tsdn(tsd), &arena_emap_global.rtree,
                                                 tsd_rtree_ctxp_get_unsafe(tsd), (uintptr_t)p,
-                                                &elm))) {
-            ip_free_full(p, scrub, n, mask);
-            return;
-        }
-        if (unlikely(!ip_read(tsd, p, elm, &f))) {
-            zp_ip_free_slow(p);
+                                                &elm) ||
+                     !ip_read_slab(tsd, p, elm, &f))) {
+            ip_free_full(p, n, mask);
             return;
         }
     }
@@ -139,7 +183,7 @@ JEMALLOC_ALWAYS_INLINE void ip_free(void *p, bool scrub, bool full, size_t n, si
         zp_ip_small_invalid(p, f.size);
         return;
     }
-    if (!scrub) {
+    if (unlikely(!zp_ip_scrub_on())) {
         ip_count_dalloc(tsd, p, &f, 0);
         return;
     }
@@ -151,33 +195,76 @@ JEMALLOC_ALWAYS_INLINE void ip_free(void *p, bool scrub, bool full, size_t n, si
     ip_count_dalloc(tsd, p, &f, f.size);
 }
 
-static JEMALLOC_NOINLINE void ip_free_full(void *p, bool scrub, size_t n, size_t mask)
+static JEMALLOC_NOINLINE void ip_free_full(void *p, size_t n, size_t mask)
 {
-    if (scrub)
-        ip_free(p, true, true, n, mask);
-    else
-        ip_free(p, false, true, n, mask);
+    ip_free(p, true, n, mask);
 }
 
-void zp_ip_small_free_scrub(void *p)
+void zp_ip_small_free(void *p)
 {
-    ip_free(p, true, false, 0, 0);
+    ip_free(p, false, 0, 0);
 }
 
-void zp_ip_small_free_plain(void *p)
-{
-    ip_free(p, false, false, 0, 0);
-}
-
-void zp_ip_small_free_sized(void *p, size_t n, size_t align, bool scrub)
+void zp_ip_small_free_sized(void *p, size_t n, size_t align)
 {
     /* An alignment that is no power of two is not checked (glibc's aligned_alloc rounds it
      * up); a smaller size is legal (a block realloc shrank in place keeps its class). */
     size_t mask = (align & (align - 1)) == 0 && align != 0 ? align - 1 : 0;
-    if (scrub)
-        ip_free(p, true, false, n, mask);
-    else
-        ip_free(p, false, false, n, mask);
+    ip_free(p, false, n, mask);
+}
+
+_Static_assert(ZP_IP_SMALL_FAST == SC_LOOKUP_MAXCLASS, "jemalloc's lookup table");
+
+/* jemalloc's own malloc fast path (imalloc_fastpath) for 1 to 4096 bytes, without its count of
+ * requests (a statistic we never read), the size rounded up to 16 bytes in the lookup:
+ * jemalloc's 8-byte class is only 8-aligned. The class of n rounded up to 16 is the table's
+ * entry 2 * ceil(n / 16) = (((n - 1) >> 3) | 1) + 1 (every class from 16 to 4 KiB is a
+ * multiple of 16). False: not done (a thread whose jemalloc data is not ready: its event
+ * threshold is 0 until then; an event due; an empty cache bin). */
+JEMALLOC_ALWAYS_INLINE bool ip_malloc_fast(size_t n, void **out)
+{
+    tsd_t *tsd = tsd_get(false);
+    szind_t ind = sz_size2index_tab[(((n - 1) >> 3) | 1) + 1];
+    size_t usize = sz_index2size_lookup_impl(ind);
+    uint64_t allocated, threshold;
+    te_malloc_fastpath_ctx(tsd, &allocated, &threshold);
+    uint64_t after = allocated + usize;
+    if (unlikely(after >= threshold))
+        return false;
+    cache_bin_t *bin = &tsd_tcachep_get(tsd)->bins[ind];
+    bool ok;
+    *out = cache_bin_alloc_easy(bin, &ok);
+    if (unlikely(!ok)) {
+        *out = cache_bin_alloc(bin, &ok);
+        if (unlikely(!ok))
+            return false;
+    }
+    *tsd_thread_allocatedp_get(tsd) = after;
+    return true;
+}
+
+_Static_assert(ZP_IP_SMALL_FAST == SC_LOOKUP_MAXCLASS, "jemalloc's lookup table");
+
+/* malloc: 1 to 4095 bytes are under every threshold (none is under 4 KiB: config/options.def,
+ * checked in alloc.c), so the fast path reads no threshold. Anything else, and a request the
+ * fast path cannot serve (the process's first: our options load there), goes on to
+ * zp_ip_malloc_slow, a tail call. */
+void *zp_ip_small_malloc(size_t n)
+{
+    void *p;
+    if (likely(n - 1 < ZP_IP_SMALL_FAST - 1 && ip_malloc_fast(n, &p)))
+        return p;
+    return zp_ip_malloc_slow(n);
+}
+
+/* n under the threshold (zp_ip_malloc_slow): the fast path up to 4 KiB, else jemalloc's malloc
+ * (NULL and ENOMEM when out of memory). */
+void *zp_ip_small_malloc_below(size_t n)
+{
+    void *p;
+    if (likely(n - 1 < ZP_IP_SMALL_FAST && ip_malloc_fast(n, &p)))
+        return p;
+    return je_malloc(n < 16 ? 16 : n);
 }
 
 zp_je_block_t zp_je_block(const void *p)

@@ -5,15 +5,16 @@
  *
  * Call tree (fast paths are the static inlines below, everything else is noinline in alloc.c):
  *
- *   malloc          n < threshold ----------------------> zp_je_malloc    (jemalloc's fast path)
- *   calloc          n < threshold ----------------------> zp_je_malloc    (every free block is
- *                                                        zero); zp_je_calloc without the scrub
+ *   malloc          n < 4 KiB ------------> zp_ip_small_malloc (je_block.c: jemalloc's fast path)
+ *                   else, or that fails --> zp_ip_malloc_slow: n < threshold: zp_je_malloc
+ *   calloc          n < threshold ----------------------> zp_ip_small_malloc (every free block
+ *                                                        is zero); zp_je_calloc without the scrub
  *   malloc/calloc   else -> zp_ip_alloc_slow: first call loads the options; then zp_get from
  *                           the process-wide pool (created at the first large request), and
  *                           jemalloc when the pool is off, busy being created, or exhausted
- *   free            -> zp_ip_small_free_scrub (je_block.c): one lookup in jemalloc's tree
- *                      (size class, block start?), scrub (inline stores), its thread cache;
- *                      ZEROPOOL_SCRUB_SMALL=0: zp_ip_small_free_plain, no scrub
+ *   free            -> zp_ip_small_free (je_block.c): one lookup in jemalloc's tree
+ *                      (size class, block start?), scrub (inline stores; none with
+ *                      ZEROPOOL_SCRUB_SMALL=0), its thread cache
  *                   not a block's start -------------> zp_ip_small_invalid: reported
  *                   no jemalloc extent (NULL, pool buffer, glibc block, wild)
  *                                      --------------> zp_ip_free_slow: zp_put / glibc free /
@@ -60,7 +61,6 @@
 typedef struct zp_ip_state {
     _Atomic size_t threshold;    /* smallest pooled request; 0 until loaded; ZP_IP_HUGE without a pool */
     zp_pool_t *_Atomic pool;     /* created at the first large request */
-    _Atomic bool scrub_small;    /* scrub jemalloc blocks on free */
     _Atomic int state;           /* ZP_IP_UNINIT -> ZP_IP_INITIALIZING -> ZP_IP_READY */
     _Atomic int pool_state;      /* ZP_IP_POOL_NONE -> CREATING -> UP or FAILED */
     _Atomic uintptr_t brk_lo;    /* the program break at start-up; UINTPTR_MAX before */
@@ -195,11 +195,11 @@ ZP_IP_INLINE bool zp_ip_is_jemalloc(const void *p)
     return pool == NULL || !zp_owns_inline(pool, p);
 }
 
+/* Under 4 KiB (below any threshold) jemalloc's fast path, whatever the threshold: before the
+ * options are loaded it fails (no thread data yet) and zp_ip_malloc_slow loads them. */
 ZP_IP_INLINE void *zp_ip_malloc(size_t n)
 {
-    if (ZP_LIKELY(n < zp_ip_threshold()))
-        return zp_je_malloc(zp_ip_small_size(n)); /* NULL + ENOMEM on failure, as malloc */
-    return zp_ip_alloc_slow(n, 0, false);
+    return zp_ip_small_malloc(n); /* NULL + ENOMEM on failure, as malloc */
 }
 
 ZP_IP_INLINE void *zp_ip_calloc(size_t n, size_t m)
@@ -210,8 +210,8 @@ ZP_IP_INLINE void *zp_ip_calloc(size_t n, size_t m)
     /* With the scrub every free small block is zero (free scrubs the program's blocks, our
      * jemalloc its own: jemalloc-zeropool.patch), so malloc's block is calloc's: no memset. */
     if (ZP_LIKELY(t < zp_ip_threshold())) {
-        if (ZP_LIKELY(atomic_load_explicit(&zp_ip.scrub_small, memory_order_relaxed)))
-            return zp_je_malloc(zp_ip_small_size(t)); /* NULL + ENOMEM on failure */
+        if (ZP_LIKELY(__atomic_load_n(&zp_ip_scrub_small, __ATOMIC_RELAXED)))
+            return zp_ip_small_malloc(t); /* NULL + ENOMEM on failure */
         return zp_je_calloc(1, zp_ip_small_size(t));
     }
     return zp_ip_alloc_slow(t, 0, true); /* pool buffers are known zero */
@@ -223,18 +223,14 @@ ZP_IP_INLINE void *zp_ip_calloc(size_t n, size_t m)
  * zp_os_quiet_*), and the slow paths of ours save it themselves. */
 ZP_IP_INLINE void zp_ip_free(void *p)
 {
-    if (ZP_LIKELY(atomic_load_explicit(&zp_ip.scrub_small, memory_order_relaxed)))
-        zp_ip_small_free_scrub(p);
-    else
-        zp_ip_small_free_plain(p);
+    zp_ip_small_free(p);
 }
 
 /* free_sized, free_aligned_sized, sized delete (align 1 when none is given): free's route,
  * the size and alignment the caller states checked against a jemalloc block (je_block.c). */
 ZP_IP_INLINE void zp_ip_free_sized(void *p, size_t n, size_t align)
 {
-    zp_ip_small_free_sized(p, n, align,
-                           atomic_load_explicit(&zp_ip.scrub_small, memory_order_relaxed));
+    zp_ip_small_free_sized(p, n, align);
 }
 
 #endif

@@ -20,6 +20,12 @@
  * well-predicted range tests instead of one test per 16 bytes (a random size mispredicted the
  * loop's exit). */
 #define ZP_IP_SCRUB_INLINE_MAX 256 /* larger blocks: memset */
+ZP_IP_INLINE void zp_ip_scrub_memset(void *p, size_t n)
+{
+    memset(p, 0, n);
+    __asm__ volatile("" : : "r"(p) : "memory"); /* the stores happen, as explicit_bzero's */
+}
+
 ZP_IP_INLINE void zp_ip_scrub_block(void *p, size_t n)
 {
     typedef uint64_t zp_v16 __attribute__((vector_size(16), aligned(16), may_alias));
@@ -38,7 +44,8 @@ ZP_IP_INLINE void zp_ip_scrub_block(void *p, size_t n)
         f[0] = f[1] = f[2] = f[3] = f[4] = f[5] = f[6] = f[7] = z;
         b[-1] = b[-2] = b[-3] = b[-4] = b[-5] = b[-6] = b[-7] = b[-8] = z;
     } else {
-        memset(p, 0, n);
+        zp_ip_scrub_memset(p, n);
+        return;
     }
     __asm__ volatile("" : : "r"(p) : "memory"); /* the stores happen, as explicit_bzero's */
 }
@@ -60,6 +67,18 @@ bool zp_ip_count_lock_free(void); /* zp_ip_count_sum would not wait (signal hand
 struct zp_status_var;
 void zp_ip_count_places(struct zp_status_var *frees, struct zp_status_var *bytes);
 
+/* Add v to a counter of this thread's. Only this thread writes it, and the statistics read it
+ * from other threads: on x86-64 one add to memory (an aligned 8-byte store, never torn; no lock
+ * needed with one writer), elsewhere a relaxed load and store. */
+ZP_IP_INLINE void zp_ip_tcount_add(uint64_t *c, uint64_t v)
+{
+#if defined(__x86_64__)
+    __asm__("addq %1, %0" : "+m"(*c) : "er"(v));
+#else
+    __atomic_store_n(c, *c + v, __ATOMIC_RELAXED);
+#endif
+}
+
 /* Count a small free in this thread's counters; false (nothing counted) until the thread is
  * registered, which zp_ip_count_slow does. */
 ZP_IP_INLINE bool zp_ip_count_fast(size_t scrubbed)
@@ -67,10 +86,9 @@ ZP_IP_INLINE bool zp_ip_count_fast(size_t scrubbed)
     zp_ip_tcount_t *t = &zp_ip_tcount;
     if (ZP_UNLIKELY(t->state != 1))
         return false;
-    /* Only this thread writes them; relaxed stores because the statistics read them. */
-    __atomic_store_n(&t->small_frees, t->small_frees + 1, __ATOMIC_RELAXED);
+    zp_ip_tcount_add(&t->small_frees, 1);
     if (!__builtin_constant_p(scrubbed) || scrubbed != 0)
-        __atomic_store_n(&t->small_scrubbed, t->small_scrubbed + scrubbed, __ATOMIC_RELAXED);
+        zp_ip_tcount_add(&t->small_scrubbed, scrubbed);
     return true;
 }
 
@@ -80,19 +98,41 @@ ZP_IP_INLINE void zp_ip_count(size_t scrubbed)
         zp_ip_count_slow(scrubbed);
 }
 
-/* ---- the free of a jemalloc block (je_block.c) ----
+/* ---- malloc and free of a jemalloc block (je_block.c) ----
+ * malloc: jemalloc's fast path for 1 to 4095 bytes, else zp_ip_malloc_slow (alloc.c), which
+ * takes zp_ip_small_malloc_below under the threshold.
  * free and operator delete: one lookup in jemalloc's metadata gives the block's usable size
- * and whether p starts it; the block is scrubbed (_scrub; _plain: ZEROPOOL_SCRUB_SMALL=0),
- * counted and pushed on the thread's cache as jemalloc's own free does. A pointer jemalloc
- * has no live extent for (NULL, a pool buffer, a glibc block, a wild pointer, the inside of a
- * large block) goes to zp_ip_free_slow; one inside a block to zp_ip_small_invalid. */
-void zp_ip_small_free_scrub(void *p);
-void zp_ip_small_free_plain(void *p);
+ * and whether p starts it; the block is scrubbed (unless zp_ip_scrub_small is off: 
+ * ZEROPOOL_SCRUB_SMALL=0), counted and pushed on the thread's cache as jemalloc's own free
+ * does. A pointer jemalloc has no live extent for (NULL, a pool buffer, a glibc block, a wild
+ * pointer, the inside of a large block) goes to zp_ip_free_slow; one inside a block to
+ * zp_ip_small_invalid. */
+extern bool zp_ip_scrub_small; /* scrub jemalloc blocks on free (read with __atomic builtins) */
+/* jemalloc's largest class of its lookup table: malloc's fast path takes 1 to 4095 bytes
+ * whatever the threshold (none is under 4 KiB: alloc.c), zp_ip_small_malloc_below up to this. */
+#define ZP_IP_SMALL_FAST 4096
+/* The scrub setting, as one compare of memory on x86-64 (a relaxed atomic load's code is a
+ * load, a test and the branch). */
+ZP_IP_INLINE bool zp_ip_scrub_on(void)
+{
+#if defined(__x86_64__) && defined(__GCC_ASM_FLAG_OUTPUTS__)
+    bool off;
+    __asm__("cmpb $0, %1" : "=@ccz"(off) : "m"(zp_ip_scrub_small));
+    return !off;
+#else
+    return __atomic_load_n(&zp_ip_scrub_small, __ATOMIC_RELAXED);
+#endif
+}
+void *zp_ip_small_malloc(size_t n);
+void *zp_ip_small_malloc_below(size_t n); /* n under the threshold: the same, any size */
+void zp_ip_small_free(void *p);
 /* free_sized, free_aligned_sized, sized delete (align 1 when none is given): the size and the
  * alignment the caller states must fit the block, or it is reported as an invalid free. */
-void zp_ip_small_free_sized(void *p, size_t n, size_t align, bool scrub);
+void zp_ip_small_free_sized(void *p, size_t n, size_t align);
 /* alloc.c: */
+void *zp_ip_malloc_slow(size_t n); /* zp_ip_small_malloc's way out: threshold, jemalloc */
 void zp_ip_free_slow(void *p);
 void zp_ip_small_invalid(void *p, size_t n); /* report a free of p inside a jemalloc block */
+void zp_ip_small_double(void *p, size_t n); /* report a second free of the n-byte block p */
 
 #endif
