@@ -15,12 +15,17 @@
  *             of a large value. Two large blocks 1-63 bytes apart modulo 4096 make the copy
  *             several times slower (4K aliasing), so where an allocator starts large blocks
  *             in their first page shows here.
+ *   copyzero  the same, and the program zeroes the block before its free (explicit_bzero):
+ *             under glibc the cost floor of any allocator that zeroes a block on free, as
+ *             jemalloc with junk:free is for small blocks. The scrub is a second pass of
+ *             stores as long as the copy's own, so copyzero/copy under glibc is the least
+ *             ratio a scrubbing allocator can reach on churn.copy.
  * A mix is a shuffled sequence holding each size equally often, and one iteration of the
  * harness is a whole pass over it, so every run and every allocator does the same work: sizes
  * that differ 128-fold make a run of a few random draws meaningless (its time is the luck of
  * the draw), which is what a per-draw iteration gave when calibration picked few of them.
  *
- * usage: churn [common options] [--patterns full,page,calloc,mix] [--sizes 64K,1M,16M]
+ * usage: churn [common options] [--patterns full,page,calloc,copy,copyzero,mix] [--sizes 64K,1M,16M]
  *              [--threads 1,2] */
 #include "harness.h"
 
@@ -31,8 +36,9 @@
 #define SEQ_LEN 72 /* a pass over a mix: each of its 8 (or 9) sizes 9 (or 8) times */
 #define MAX_THREADS 64
 
-enum { P_FULL, P_PAGE, P_CALLOC, P_COPY, P_MIX, P_MIXSMALL, P_COUNT };
-static const char *const pat_name[P_COUNT] = {"full", "page", "calloc", "copy", "mix", "mixsmall"};
+enum { P_FULL, P_PAGE, P_CALLOC, P_COPY, P_COPYZERO, P_MIX, P_MIXSMALL, P_COUNT };
+static const char *const pat_name[P_COUNT] = {"full", "page", "calloc", "copy",
+                                                   "copyzero", "mix", "mixsmall"};
 
 static size_t seq_mix[SEQ_LEN], seq_small[SEQ_LEN];
 
@@ -89,6 +95,7 @@ static void body(void *ctx, unsigned tid, uint64_t iters)
             memset(p, 0xA5, n < 4096 ? n : 4096);
             break;
         case P_COPY:
+        case P_COPYZERO:
             if (!c->src[tid]) {
                 if (!(c->src[tid] = malloc(n)))
                     fail_oom(n);
@@ -97,6 +104,8 @@ static void body(void *ctx, unsigned tid, uint64_t iters)
             if (!(p = malloc(n + 16)))
                 fail_oom(n + 16);
             memcpy(p + 16, c->src[tid], n);
+            if (c->pat == P_COPYZERO)
+                explicit_bzero(p, n + 16);
             break;
         default:
             n = seq[pos++ % SEQ_LEN];
@@ -135,7 +144,7 @@ static int parse_list(char *s, size_t *out, int max, bool sizes)
 int main(int argc, char **argv)
 {
     argc = bh_parse(argc, argv);
-    char pats_def[] = "full,page,calloc,copy,mix", sizes_def[] = "64K,256K,1M,4M,16M", thr_def[] = "1,2";
+    char pats_def[] = "full,page,calloc,copy,copyzero,mix", sizes_def[] = "64K,256K,1M,4M,16M", thr_def[] = "1,2";
     char *pats_s = pats_def, *sizes_s = sizes_def, *thr_s = thr_def;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--patterns") && i + 1 < argc)

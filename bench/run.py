@@ -316,6 +316,11 @@ def target_values(t):
     g, d = per_size("churn.full")
     add("large churn, every byte written (geomean 64K..16M)", g, 2.1, detail=d)
     g, d = per_size("churn.copy")
+    # the floor: glibc with the program zeroing each block before its free (churn.copyzero)
+    floor = [_div(t.get("churn.copyzero", p, "glibc"), t.get("churn.copy", p, "glibc"))
+             for p in t.params("churn.copy") if p.endswith("threads=1")]
+    if floor and all(floor):
+        d += f"; floor of a scrub on free (glibc + memset before free) {fmt_ratio(geomean(floor))}"
     add("copy between two large blocks (geomean 64K..16M)", g, 1.3, detail=d)
     g, d = per_size("churn.calloc")
     add("calloc + 4 KiB written (geomean 64K..16M)", g, 1.0, detail=d)
@@ -438,6 +443,8 @@ def churn_tables(t, allocs):
                      ("churn.page", "malloc + write 4 KiB + free"),
                      ("churn.calloc", "calloc + write 4 KiB + free"),
                      ("churn.copy", "copy a block into a fresh block of size + 16 (redis's reply), free it"),
+                     ("churn.copyzero", "the same, the program zeroing the block before its free "
+                      "(glibc's column: the floor of a scrub on free)"),
                      ("churn.mix", "mix of 64K..8M, every byte written")):
         ps = t.params(b)
         if not ps:

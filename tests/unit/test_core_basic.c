@@ -763,3 +763,34 @@ Test(core_basic, stats_consistency)
     cr_assert_leq(free_bytes, st.pooled_bytes); /* the rest is in this thread's cache */
     zp_pool_destroy(pool);
 }
+
+/* zp_is_zero, the read-check of the scrub and of the slack: one non-zero byte at any place of
+ * any length from any start (short ranges, the word loop, the vector loop and their tails)
+ * is found, and a zero range is zero. */
+Test(core_basic, is_zero_finds_every_byte)
+{
+    enum { MAX = 1200 };
+    static unsigned char buf[MAX + 64] __attribute__((aligned(64)));
+    static const size_t lens[] = {0, 1, 7, 8, 15, 16, 63, 64, 65, 127, 128, 255, 256, 257,
+                                  383, 511, 512, 513, 1024, 1100, MAX};
+    for (size_t start = 0; start < 24; start++) {
+        for (size_t k = 0; k < sizeof lens / sizeof lens[0]; k++) {
+            size_t n = lens[k];
+            cr_assert(zp_is_zero(buf + start, n), "zero range %zu+%zu", start, n);
+            for (size_t i = 0; i < n; i++) {
+                buf[start + i] = 0x80;
+                bool z = zp_is_zero(buf + start, n);
+                buf[start + i] = 0;
+                cr_assert(!z, "byte %zu of %zu+%zu missed", i, start, n);
+            }
+            /* bytes just outside the range are not its */
+            if (start)
+                buf[start - 1] = 1;
+            buf[start + n] = 1;
+            cr_assert(zp_is_zero(buf + start, n), "neighbours of %zu+%zu counted", start, n);
+            buf[start + n] = 0;
+            if (start)
+                buf[start - 1] = 0;
+        }
+    }
+}
