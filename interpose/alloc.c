@@ -229,15 +229,6 @@ ZP_NOINLINE void zp_ip_small_invalid(void *p, size_t n)
     errno = e;
 }
 
-/* The free of a block this thread's cache holds (je_block.c sees it on top of the cache);
- * if the report returns, nothing more is done: the block is free already. */
-ZP_NOINLINE void zp_ip_small_double(void *p, size_t n)
-{
-    int e = errno;
-    zp_ip_report_misuse(NULL, ZP_MISUSE_DOUBLE_FREE, p, n);
-    errno = e;
-}
-
 /* ---- small-block counters ----
  * The free of a jemalloc block (je_block.c) bumps this thread's counts; a thread's first small free
  * lands here to register it, so that the statistics can sum every thread on demand. */

@@ -20,7 +20,7 @@
 #include "zp_small.h"
 
 typedef struct ip_found {
-    uintptr_t ind; /* szind_t, held as wide as an index is used */
+    szind_t ind;
     size_t size;
     bool start;
 } ip_found_t;
@@ -93,58 +93,46 @@ JEMALLOC_ALWAYS_INLINE bool ip_lookup(tsd_t *tsd, const void *p, ip_found_t *f)
 
 /* jemalloc's free_fastpath, the lookup done: a small block goes on the thread's cache unless
  * the cache bin is full or a thread event is due (the threshold is 0 while the thread's data is
- * not in its fast state: start-up, exit). IP_SLOW: nothing done, jemalloc's sized free must.
- * IP_DOUBLE: p is the block this thread's cache of its class handed back last, a free block:
- * free(p) twice in a row. Reading the top of the stack is safe even when the bin is empty (the
- * slot past it is reserved; jemalloc's own malloc reads it the same way), and it never holds a
- * live block of this class: no false report. A double free with another free of that class in
- * between is not seen (the block is deeper in the stack). */
-enum { IP_DONE, IP_SLOW, IP_DOUBLE };
-JEMALLOC_ALWAYS_INLINE int ip_dalloc_fast(tsd_t *tsd, void *p, const ip_found_t *f)
+ * not in its fast state: start-up, exit). False: nothing done, jemalloc's sized free must. */
+JEMALLOC_ALWAYS_INLINE bool ip_dalloc_fast(tsd_t *tsd, void *p, const ip_found_t *f)
 {
     if (unlikely(f->ind >= SC_NBINS))
-        return IP_SLOW;
+        return false;
     uint64_t deallocated, threshold;
     te_free_fastpath_ctx(tsd, &deallocated, &threshold);
     uint64_t after = deallocated + f->size;
     if (unlikely(after >= threshold))
-        return IP_SLOW;
+        return false;
     cache_bin_t *bin = &tsd_tcachep_get(tsd)->bins[f->ind];
-    if (unlikely(*bin->stack_head == p))
-        return IP_DOUBLE;
     if (unlikely(!cache_bin_dalloc_easy(bin, p)))
-        return IP_SLOW;
+        return false;
     *tsd_thread_deallocatedp_get(tsd) = after;
-    return IP_DONE;
+    return true;
 }
 
-/* A free the thread's cache did not take: count, then jemalloc's sized free. */
-static JEMALLOC_NOINLINE void ip_count_sdalloc(void *p, size_t size, size_t scrubbed)
+/* A thread's first free: register its counters, then free. */
+static JEMALLOC_NOINLINE void ip_count_first(void *p, size_t size, size_t scrubbed)
 {
-    zp_ip_count(scrubbed);
+    zp_ip_count_slow(scrubbed);
     je_sdallocx(p, size, 0);
 }
 
-/* The end of every route once the block is scrubbed (or not, scrubbed = 0): free, count. Every
+/* The end of every route once the block is scrubbed (or not, scrubbed = 0): count, free. Every
  * call here is a tail call, so that the fast path needs no stack frame. */
 JEMALLOC_ALWAYS_INLINE void ip_count_dalloc(tsd_t *tsd, void *p, const ip_found_t *f,
                                             size_t scrubbed)
 {
-    int r = ip_dalloc_fast(tsd, p, f);
-    if (likely(r == IP_DONE)) {
-        if (unlikely(!zp_ip_count_fast(scrubbed)))
-            zp_ip_count_slow(scrubbed); /* the thread's first free: registers it */
+    if (unlikely(!zp_ip_count_fast(scrubbed))) {
+        ip_count_first(p, f->size, scrubbed);
         return;
     }
-    if (r == IP_DOUBLE) {
-        zp_ip_small_double(p, f->size);
+    if (likely(ip_dalloc_fast(tsd, p, f)))
         return;
-    }
-    ip_count_sdalloc(p, f->size, scrubbed);
+    je_sdallocx(p, f->size, 0);
 }
 
 /* Blocks over 256 bytes: memset's call kept off the path of the smaller ones. */
-static JEMALLOC_NOINLINE void ip_free_memset(void *p, uintptr_t ind, size_t size)
+static JEMALLOC_NOINLINE void ip_free_memset(void *p, szind_t ind, size_t size)
 {
     zp_ip_scrub_memset(p, size);
     ip_found_t f = {ind, size, true};
@@ -183,7 +171,7 @@ JEMALLOC_ALWAYS_INLINE void ip_free(void *p, bool full, size_t n, size_t mask)
         zp_ip_small_invalid(p, f.size);
         return;
     }
-    if (unlikely(!zp_ip_scrub_on())) {
+    if (unlikely(!__atomic_load_n(&zp_ip_scrub_small, __ATOMIC_RELAXED))) {
         ip_count_dalloc(tsd, p, &f, 0);
         return;
     }

@@ -111,18 +111,6 @@ extern bool zp_ip_scrub_small; /* scrub jemalloc blocks on free (read with __ato
 /* jemalloc's largest class of its lookup table: malloc's fast path takes 1 to 4095 bytes
  * whatever the threshold (none is under 4 KiB: alloc.c), zp_ip_small_malloc_below up to this. */
 #define ZP_IP_SMALL_FAST 4096
-/* The scrub setting, as one compare of memory on x86-64 (a relaxed atomic load's code is a
- * load, a test and the branch). */
-ZP_IP_INLINE bool zp_ip_scrub_on(void)
-{
-#if defined(__x86_64__) && defined(__GCC_ASM_FLAG_OUTPUTS__)
-    bool off;
-    __asm__("cmpb $0, %1" : "=@ccz"(off) : "m"(zp_ip_scrub_small));
-    return !off;
-#else
-    return __atomic_load_n(&zp_ip_scrub_small, __ATOMIC_RELAXED);
-#endif
-}
 void *zp_ip_small_malloc(size_t n);
 void *zp_ip_small_malloc_below(size_t n); /* n under the threshold: the same, any size */
 void zp_ip_small_free(void *p);
@@ -133,6 +121,5 @@ void zp_ip_small_free_sized(void *p, size_t n, size_t align);
 void *zp_ip_malloc_slow(size_t n); /* zp_ip_small_malloc's way out: threshold, jemalloc */
 void zp_ip_free_slow(void *p);
 void zp_ip_small_invalid(void *p, size_t n); /* report a free of p inside a jemalloc block */
-void zp_ip_small_double(void *p, size_t n); /* report a second free of the n-byte block p */
 
 #endif
